@@ -1,0 +1,59 @@
+//! [`Client`]: one cheap handle to an etcd cluster.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::transport::{RawChannel, Transport};
+
+/// A connection to an etcd cluster. Clones are cheap and share
+/// connections; every method takes `&self`, so one client serves a whole
+/// program.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), etcd_raw::Error> {
+/// let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+/// client.put("greeting", "hello").await?;
+/// let response = client.get("greeting").await?;
+/// assert_eq!(response.kvs()[0].value(), b"hello");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) transport: Transport,
+}
+
+impl Client {
+    /// Connects with default settings (see [`Config`]).
+    pub async fn connect<I, S>(endpoints: I) -> Result<Client>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Client::new(Config::new(endpoints)).await
+    }
+
+    /// Connects with `config`: returns once one endpoint answers, or fails
+    /// with [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) naming
+    /// every endpoint tried when none does within the dial timeout. Bad
+    /// settings fail at once with
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument).
+    pub async fn new(config: Config) -> Result<Client> {
+        Ok(Client { transport: Transport::connect(&config).await? })
+    }
+
+    /// The endpoints this client was given.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.transport.endpoints()
+    }
+
+    /// A channel for the raw generated stubs in [`crate::pb`], over this
+    /// client's connections, deadlines and metadata.
+    pub fn raw_channel(&self) -> RawChannel {
+        RawChannel { transport: self.transport.clone() }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("endpoints", &self.transport.endpoints()).finish()
+    }
+}

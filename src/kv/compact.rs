@@ -1,0 +1,67 @@
+//! Compact: discard the key-value history before a revision.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use super::{header, ResponseHeader};
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::Result;
+use crate::pb::etcdserverpb::{CompactionRequest, CompactionResponse};
+use crate::transport::rpc;
+use crate::Client;
+
+/// A compaction request, from [`Client::compact`].
+#[derive(Clone, Debug)]
+#[must_use = "a compaction does nothing until awaited"]
+pub struct Compact<'a> {
+    request: CompactionRequest,
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl<'a> Compact<'a> {
+    pub(crate) fn new(client: &'a Client, revision: i64) -> Self {
+        Compact { request: CompactionRequest { revision, physical: false }, options: CallOptions::default(), client }
+    }
+
+    /// Waits until the compacted entries are removed from the backend, not
+    /// only from the index (`WithCompactPhysical`).
+    pub fn physical(mut self) -> Self {
+        self.request.physical = true;
+        self
+    }
+
+    /// The deadline of this call, instead of the client's request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<'a> IntoFuture for Compact<'a> {
+    type Output = Result<CompactResponse>;
+    type IntoFuture = ResponseFuture<'a, CompactResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            let response: CompactionResponse = self.client.transport.unary(&rpc::COMPACT, &self.request, self.options.timeout).await?;
+            Ok(CompactResponse(response))
+        })
+    }
+}
+
+/// The answer to a compaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompactResponse(pub(crate) CompactionResponse);
+
+impl CompactResponse {
+    /// Revision, member and raft term.
+    pub fn header(&self) -> &ResponseHeader {
+        header(&self.0.header)
+    }
+
+    /// The wire message.
+    pub fn into_inner(self) -> CompactionResponse {
+        self.0
+    }
+}

@@ -1,0 +1,120 @@
+//! Put: store a value under a key.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{check_key, header, KeyValue, ResponseHeader};
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::Result;
+use crate::pb::etcdserverpb::{PutRequest, PutResponse as RawPutResponse};
+use crate::transport::rpc;
+use crate::Client;
+
+/// A put request. From [`Client::put`] it is awaited directly; from
+/// [`Put::new`] it is an operation of a [`Txn`](super::Txn).
+#[derive(Clone, Debug)]
+#[must_use = "a put does nothing until awaited or added to a txn"]
+pub struct Put<C = ()> {
+    pub(crate) request: PutRequest,
+    options: CallOptions,
+    client: C,
+}
+
+impl Put<()> {
+    /// A put of `value` under `key`, for a transaction.
+    pub fn new(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Put<()> {
+        Put {
+            request: PutRequest { key: key.into(), value: value.into(), ..Default::default() },
+            options: CallOptions::default(),
+            client: (),
+        }
+    }
+
+    pub(crate) fn bind(self, client: &Client) -> Put<&Client> {
+        Put { request: self.request, options: self.options, client }
+    }
+}
+
+impl<C> Put<C> {
+    /// Attaches the key to lease `id`; it is deleted when the lease ends
+    /// (Go's `WithLease`).
+    pub fn lease(mut self, id: i64) -> Self {
+        self.request.lease = id;
+        self
+    }
+
+    /// Returns the previous key-value pair in the response (`WithPrevKV`).
+    pub fn prev_kv(mut self) -> Self {
+        self.request.prev_kv = true;
+        self
+    }
+
+    /// Keeps the current value and updates only the lease; the key must
+    /// exist and the value given must be empty (`WithIgnoreValue`).
+    pub fn ignore_value(mut self) -> Self {
+        self.request.ignore_value = true;
+        self
+    }
+
+    /// Keeps the current lease and updates only the value; the key must
+    /// exist (`WithIgnoreLease`).
+    pub fn ignore_lease(mut self) -> Self {
+        self.request.ignore_lease = true;
+        self
+    }
+
+    /// The deadline of this call, instead of the client's request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<'a> IntoFuture for Put<&'a Client> {
+    type Output = Result<PutResponse>;
+    type IntoFuture = ResponseFuture<'a, PutResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            check_key(&self.request.key)?;
+            let response: RawPutResponse = self.client.transport.unary(&rpc::PUT, &self.request, self.options.timeout).await?;
+            Ok(PutResponse(response))
+        })
+    }
+}
+
+/// The answer to a put.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PutResponse(pub(crate) RawPutResponse);
+
+impl PutResponse {
+    /// Revision, member and raft term of the write.
+    pub fn header(&self) -> &ResponseHeader {
+        header(&self.0.header)
+    }
+
+    /// The pair before this put, when requested with
+    /// [`prev_kv`](Put::prev_kv) and the key existed.
+    pub fn prev_kv(&self) -> Option<&KeyValue> {
+        self.0.prev_kv.as_ref()
+    }
+
+    /// The wire message.
+    pub fn into_inner(self) -> RawPutResponse {
+        self.0
+    }
+}
+
+impl From<RawPutResponse> for PutResponse {
+    fn from(raw: RawPutResponse) -> Self {
+        PutResponse(raw)
+    }
+}
+
+impl From<PutResponse> for RawPutResponse {
+    fn from(response: PutResponse) -> Self {
+        response.0
+    }
+}

@@ -1,0 +1,310 @@
+//! Txn: compares, then a list of operations if they all hold, another if
+//! not, applied atomically at one revision.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{check_key, header, Delete, DeleteResponse, Get, GetResponse, Put, PutResponse, RangeEnd, ResponseHeader};
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::{Error, Result};
+use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use crate::pb::etcdserverpb::{request_op, response_op, Compare as RawCompare, RequestOp, TxnRequest, TxnResponse as RawTxnResponse};
+use crate::transport::rpc;
+use crate::Client;
+
+/// A transaction. From [`Client::txn`] it is awaited directly; from
+/// [`Txn::new`] it nests inside another transaction.
+///
+/// An operation is a [`Get`], [`Put`], [`Delete`] or nested [`Txn`] made
+/// with its `new` function.
+#[derive(Clone, Debug)]
+#[must_use = "a txn does nothing until awaited"]
+pub struct Txn<C = ()> {
+    compares: Vec<Compare>,
+    success: Vec<TxnOp>,
+    failure: Vec<TxnOp>,
+    options: CallOptions,
+    client: C,
+}
+
+impl Txn<()> {
+    /// An empty transaction, for nesting.
+    pub fn new() -> Txn<()> {
+        Txn { compares: Vec::new(), success: Vec::new(), failure: Vec::new(), options: CallOptions::default(), client: () }
+    }
+
+    pub(crate) fn bind(self, client: &Client) -> Txn<&Client> {
+        Txn { compares: self.compares, success: self.success, failure: self.failure, options: self.options, client }
+    }
+}
+
+impl Default for Txn<()> {
+    fn default() -> Self {
+        Txn::new()
+    }
+}
+
+impl<C> Txn<C> {
+    /// Conditions that must all hold for the success branch (Go's `If`).
+    pub fn when(mut self, compares: impl IntoIterator<Item = Compare>) -> Self {
+        self.compares.extend(compares);
+        self
+    }
+
+    /// Operations applied when every compare holds (Go's `Then`).
+    pub fn and_then<O: Into<TxnOp>>(mut self, ops: impl IntoIterator<Item = O>) -> Self {
+        self.success.extend(ops.into_iter().map(Into::into));
+        self
+    }
+
+    /// Operations applied otherwise (Go's `Else`).
+    pub fn or_else<O: Into<TxnOp>>(mut self, ops: impl IntoIterator<Item = O>) -> Self {
+        self.failure.extend(ops.into_iter().map(Into::into));
+        self
+    }
+
+    /// The deadline of this call, instead of the client's request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    fn into_request(self) -> Result<TxnRequest> {
+        let branch = |ops: Vec<TxnOp>| ops.into_iter().map(TxnOp::into_request).collect::<Result<Vec<_>>>();
+        Ok(TxnRequest {
+            compare: self.compares.into_iter().map(Compare::into_request).collect::<Result<Vec<_>>>()?,
+            success: branch(self.success)?,
+            failure: branch(self.failure)?,
+        })
+    }
+}
+
+impl<'a> IntoFuture for Txn<&'a Client> {
+    type Output = Result<TxnResponse>;
+    type IntoFuture = ResponseFuture<'a, TxnResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let client = self.client;
+        let timeout = self.options.timeout;
+        let request = self.into_request();
+        ResponseFuture::new(async move {
+            let response: RawTxnResponse = client.transport.unary(&rpc::TXN, &request?, timeout).await?;
+            Ok(TxnResponse(response))
+        })
+    }
+}
+
+/// One operation of a transaction branch.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum TxnOp {
+    /// Read keys.
+    Get(Get),
+    /// Write a key.
+    Put(Put),
+    /// Delete keys.
+    Delete(Delete),
+    /// A nested transaction.
+    Txn(Txn),
+}
+
+impl TxnOp {
+    fn into_request(self) -> Result<RequestOp> {
+        let request = match self {
+            TxnOp::Get(get) => request_op::Request::RequestRange(get.into_request()?),
+            TxnOp::Put(put) => {
+                check_key(&put.request.key)?;
+                request_op::Request::RequestPut(put.request)
+            }
+            TxnOp::Delete(delete) => request_op::Request::RequestDeleteRange(delete.into_request()?),
+            TxnOp::Txn(txn) => request_op::Request::RequestTxn(txn.into_request()?),
+        };
+        Ok(RequestOp { request: Some(request) })
+    }
+}
+
+impl From<Get> for TxnOp {
+    fn from(op: Get) -> Self {
+        TxnOp::Get(op)
+    }
+}
+
+impl From<Put> for TxnOp {
+    fn from(op: Put) -> Self {
+        TxnOp::Put(op)
+    }
+}
+
+impl From<Delete> for TxnOp {
+    fn from(op: Delete) -> Self {
+        TxnOp::Delete(op)
+    }
+}
+
+impl From<Txn> for TxnOp {
+    fn from(op: Txn) -> Self {
+        TxnOp::Txn(op)
+    }
+}
+
+/// How a compare relates the key's current state to the given value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CompareOp {
+    /// `==`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `>`
+    Greater,
+    /// `<`
+    Less,
+}
+
+impl From<CompareOp> for CompareResult {
+    fn from(op: CompareOp) -> Self {
+        match op {
+            CompareOp::Equal => CompareResult::Equal,
+            CompareOp::NotEqual => CompareResult::NotEqual,
+            CompareOp::Greater => CompareResult::Greater,
+            CompareOp::Less => CompareResult::Less,
+        }
+    }
+}
+
+/// A condition of a transaction, on one key or (with
+/// [`range_end`](Compare::range_end) / [`prefix`](Compare::prefix)) on
+/// every key of a range. Go's `clientv3.Compare`.
+#[derive(Clone, Debug)]
+pub struct Compare {
+    raw: RawCompare,
+    range: RangeEnd,
+}
+
+impl Compare {
+    fn build(key: impl Into<Bytes>, op: CompareOp, target: CompareTarget, value: TargetUnion) -> Compare {
+        let raw = RawCompare {
+            result: CompareResult::from(op) as i32,
+            target: target as i32,
+            key: key.into(),
+            target_union: Some(value),
+            range_end: Bytes::new(),
+        };
+        Compare { raw, range: RangeEnd::Single }
+    }
+
+    /// Compares the value (Go's `Value(key)`).
+    pub fn value(key: impl Into<Bytes>, op: CompareOp, value: impl Into<Bytes>) -> Compare {
+        Compare::build(key, op, CompareTarget::Value, TargetUnion::Value(value.into()))
+    }
+
+    /// Compares the version, the number of writes since creation; 0 means
+    /// the key does not exist (`Version(key)`).
+    pub fn version(key: impl Into<Bytes>, op: CompareOp, version: i64) -> Compare {
+        Compare::build(key, op, CompareTarget::Version, TargetUnion::Version(version))
+    }
+
+    /// Compares the revision that created the key (`CreateRevision(key)`).
+    pub fn create_revision(key: impl Into<Bytes>, op: CompareOp, revision: i64) -> Compare {
+        Compare::build(key, op, CompareTarget::Create, TargetUnion::CreateRevision(revision))
+    }
+
+    /// Compares the revision of the last write to the key (`ModRevision(key)`).
+    pub fn mod_revision(key: impl Into<Bytes>, op: CompareOp, revision: i64) -> Compare {
+        Compare::build(key, op, CompareTarget::Mod, TargetUnion::ModRevision(revision))
+    }
+
+    /// Compares the lease the key is attached to (`LeaseValue(key)`).
+    pub fn lease(key: impl Into<Bytes>, op: CompareOp, lease: i64) -> Compare {
+        Compare::build(key, op, CompareTarget::Lease, TargetUnion::Lease(lease))
+    }
+
+    /// Applies the compare to every key in `[key, end)`.
+    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
+        self.range = RangeEnd::End(end.into());
+        self
+    }
+
+    /// Applies the compare to every key starting with the key.
+    pub fn prefix(mut self) -> Self {
+        self.range = RangeEnd::Prefix;
+        self
+    }
+
+    fn into_request(self) -> Result<RawCompare> {
+        let mut raw = self.raw;
+        let (key, end) = self.range.resolve(raw.key);
+        check_key(&key)?;
+        raw.key = key;
+        raw.range_end = end;
+        Ok(raw)
+    }
+}
+
+/// The answer to a transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TxnResponse(pub(crate) RawTxnResponse);
+
+impl TxnResponse {
+    /// Revision, member and raft term.
+    pub fn header(&self) -> &ResponseHeader {
+        header(&self.0.header)
+    }
+
+    /// Whether every compare held (the success branch ran).
+    pub fn succeeded(&self) -> bool {
+        self.0.succeeded
+    }
+
+    /// The answers of the branch that ran, in order.
+    pub fn op_responses(&self) -> Result<Vec<TxnOpResponse>> {
+        self.0.responses.iter().cloned().map(TxnOpResponse::try_from).collect()
+    }
+
+    /// The wire message.
+    pub fn into_inner(self) -> RawTxnResponse {
+        self.0
+    }
+}
+
+impl From<RawTxnResponse> for TxnResponse {
+    fn from(raw: RawTxnResponse) -> Self {
+        TxnResponse(raw)
+    }
+}
+
+impl From<TxnResponse> for RawTxnResponse {
+    fn from(response: TxnResponse) -> Self {
+        response.0
+    }
+}
+
+/// The answer to one operation of a transaction.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TxnOpResponse {
+    /// From a [`Get`].
+    Get(GetResponse),
+    /// From a [`Put`].
+    Put(PutResponse),
+    /// From a [`Delete`].
+    Delete(DeleteResponse),
+    /// From a nested [`Txn`].
+    Txn(TxnResponse),
+}
+
+impl TryFrom<crate::pb::etcdserverpb::ResponseOp> for TxnOpResponse {
+    type Error = Error;
+
+    fn try_from(raw: crate::pb::etcdserverpb::ResponseOp) -> Result<Self> {
+        Ok(match raw.response {
+            Some(response_op::Response::ResponseRange(r)) => TxnOpResponse::Get(r.into()),
+            Some(response_op::Response::ResponsePut(r)) => TxnOpResponse::Put(r.into()),
+            Some(response_op::Response::ResponseDeleteRange(r)) => TxnOpResponse::Delete(r.into()),
+            Some(response_op::Response::ResponseTxn(r)) => TxnOpResponse::Txn(r.into()),
+            None => return Err(crate::transport::grpc::protocol("txn response operation without a body")),
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! gRPC over HTTP/2, the parts a client needs: the 5-byte message prefix,
+//! the request headers, and `grpc-status`/`grpc-message` in trailers.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue};
+
+use crate::error::{Error, ErrorKind, GrpcCode, Result};
+
+/// Length of the prefix before every gRPC message: a compression flag and
+/// a big-endian u32 length.
+pub(crate) const PREFIX_LEN: usize = 5;
+
+/// Encodes `message` behind its gRPC prefix, in one buffer.
+pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<Bytes> {
+    let len = message.encoded_len();
+    if len > max_len {
+        return Err(Error::new(
+            ErrorKind::RequestTooLarge,
+            format!("request of {len} bytes is over the client's send limit of {max_len} bytes"),
+        ));
+    }
+    let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
+    buf.put_u8(0);
+    buf.put_u32(len as u32);
+    // Encoding into a buffer of exactly the right capacity cannot fail.
+    message
+        .encode(&mut buf)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))?;
+    Ok(buf.freeze())
+}
+
+/// Decodes one message from a complete gRPC frame (prefix included).
+pub(crate) fn decode<M: prost::Message + Default>(mut frame: Bytes) -> Result<M> {
+    if frame.len() < PREFIX_LEN {
+        return Err(protocol("response frame shorter than its prefix"));
+    }
+    let compressed = frame.get_u8();
+    let len = frame.get_u32() as usize;
+    if compressed != 0 {
+        return Err(protocol("compressed response, but no compression was negotiated"));
+    }
+    if frame.len() != len {
+        return Err(protocol("response frame length does not match its prefix"));
+    }
+    M::decode(frame).map_err(|e| protocol(&format!("undecodable response message: {e}")))
+}
+
+/// Reads the message length from a prefix, when enough bytes have arrived.
+pub(crate) fn frame_len(buffered: &[u8]) -> Option<usize> {
+    if buffered.len() < PREFIX_LEN {
+        return None;
+    }
+    let len = u32::from_be_bytes([buffered[1], buffered[2], buffered[3], buffered[4]]) as usize;
+    Some(PREFIX_LEN + len)
+}
+
+pub(crate) fn protocol(what: &str) -> Error {
+    Error::new(ErrorKind::Protocol, what.to_string())
+}
+
+/// The `grpc-timeout` header value for a deadline: at most 8 digits, so
+/// long deadlines are sent in coarser units.
+pub(crate) fn timeout_header(timeout: Duration) -> HeaderValue {
+    let millis = timeout.as_millis();
+    let text = if millis < 100_000_000 {
+        format!("{}m", millis.max(1))
+    } else {
+        format!("{}S", timeout.as_secs().min(99_999_999))
+    };
+    // Digits and one ASCII letter always make a valid header value.
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"))
+}
+
+/// The status in trailers (or in headers of a trailers-only response):
+/// `Ok(None)` for grpc-status 0, `Ok(Some(err))` for a failure, and `Err` when
+/// there is no status at all.
+pub(crate) fn status(headers: &HeaderMap) -> Option<Result<(), Error>> {
+    let code = headers.get("grpc-status")?;
+    let code = code.to_str().ok().and_then(|c| c.parse::<i32>().ok());
+    let Some(code) = code else {
+        return Some(Err(protocol("unparsable grpc-status")));
+    };
+    if code == 0 {
+        return Some(Ok(()));
+    }
+    let message = headers
+        .get("grpc-message")
+        .map(|m| percent_decode(m.as_bytes()))
+        .unwrap_or_default();
+    Some(Err(Error::from_grpc(GrpcCode::from_i32(code), &message)))
+}
+
+/// `grpc-message` is percent-encoded UTF-8.
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok();
+            if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let message = crate::pb::etcdserverpb::PutRequest { key: Bytes::from_static(b"k"), value: Bytes::from_static(b"v"), ..Default::default() };
+        let frame = encode(&message, 1 << 20).map_err(|e| e.to_string());
+        let frame = frame.unwrap_or_default();
+        assert_eq!(frame_len(&frame), Some(frame.len()));
+        let back: Result<crate::pb::etcdserverpb::PutRequest> = decode(frame);
+        assert_eq!(back.ok(), Some(message));
+    }
+
+    #[test]
+    fn send_limit_is_enforced_before_encoding() {
+        let message = crate::pb::etcdserverpb::PutRequest { key: Bytes::from_static(b"k"), value: Bytes::from(vec![0u8; 100]), ..Default::default() };
+        assert_eq!(encode(&message, 10).err().map(|e| e.kind()), Some(ErrorKind::RequestTooLarge));
+    }
+
+    #[test]
+    fn truncated_and_compressed_frames_are_protocol_errors() {
+        let short: Result<crate::pb::etcdserverpb::PutRequest> = decode(Bytes::from_static(&[0, 0, 0]));
+        assert_eq!(short.err().map(|e| e.kind()), Some(ErrorKind::Protocol));
+        let compressed: Result<crate::pb::etcdserverpb::PutRequest> = decode(Bytes::from_static(&[1, 0, 0, 0, 0]));
+        assert_eq!(compressed.err().map(|e| e.kind()), Some(ErrorKind::Protocol));
+    }
+
+    #[test]
+    fn status_from_trailers() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("3"));
+        trailers.insert("grpc-message", HeaderValue::from_static("etcdserver: key is not provided"));
+        let err = status(&trailers).and_then(|s| s.err());
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::EmptyKey));
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        assert!(matches!(status(&trailers), Some(Ok(()))));
+        assert!(status(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"a%20b%25"), "a b%");
+        assert_eq!(percent_decode(b"100%"), "100%");
+        assert_eq!(percent_decode(b"%zz"), "%zz");
+    }
+
+    #[test]
+    fn timeout_header_fits_eight_digits() {
+        assert_eq!(timeout_header(Duration::from_millis(1500)), "1500m");
+        assert_eq!(timeout_header(Duration::from_micros(10)), "1m");
+        assert_eq!(timeout_header(Duration::from_secs(1_000_000)), "1000000S");
+    }
+}
