@@ -1,0 +1,329 @@
+//! A cluster of etcd processes on 127.0.0.1, and its builder.
+
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::binary::{scrub_env, EtcdBinary};
+use super::error::{TestkitError, TestkitErrorKind};
+use super::member::{Launch, Member, State};
+use super::{dirs, ports};
+
+/// How long `start` and `restart` wait for health unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often a start is tried with fresh ports when a port was taken meanwhile.
+const START_ATTEMPTS: usize = 4;
+const POLL: Duration = Duration::from_millis(100);
+
+/// Options for a [`Cluster`]: `Cluster::builder().members(3).arg("--auth-token-ttl=2").start()`.
+#[derive(Clone, Debug)]
+#[must_use = "a ClusterBuilder starts nothing until start()"]
+pub struct ClusterBuilder {
+    members: usize,
+    binary: Option<EtcdBinary>,
+    args: Vec<String>,
+    timeout: Duration,
+}
+
+impl ClusterBuilder {
+    /// The number of members (default 1).
+    pub fn members(mut self, n: usize) -> Self {
+        self.members = n;
+        self
+    }
+
+    /// The etcd binary to run (default [`EtcdBinary::locate`]).
+    pub fn binary(mut self, binary: EtcdBinary) -> Self {
+        self.binary = Some(binary);
+        self
+    }
+
+    /// One extra etcd flag for every member, e.g. `--auth-token-ttl=2`.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Extra etcd flags for every member.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// How long `start` and `restart` wait for the members to be healthy (default 20 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Starts the members and waits until every one is healthy.
+    pub fn start(self) -> Result<Cluster, TestkitError> {
+        if self.members == 0 {
+            return Err(TestkitError::state(
+                "testkit: a cluster needs at least one member; call members(n) with n >= 1",
+            ));
+        }
+        let binary = match self.binary {
+            Some(binary) => binary,
+            None => EtcdBinary::locate()?,
+        };
+        let mut cluster = Cluster {
+            binary,
+            members: Vec::new(),
+            token: format!("etcd-raw-{}-{}", std::process::id(), dirs::next_id()),
+            initial_cluster: String::new(),
+            args: self.args,
+            timeout: self.timeout,
+        };
+        let mut attempt = 1;
+        loop {
+            // Dropping the previous members kills them and removes their directories.
+            cluster.members = Vec::new();
+            cluster.members = new_members(self.members)?;
+            cluster.initial_cluster = initial_cluster(&cluster.members);
+            let all: Vec<usize> = (0..self.members).collect();
+            let started = cluster
+                .launch(&all, "new")
+                .and_then(|()| cluster.wait_for(&all, cluster.timeout));
+            match started {
+                Ok(()) => return Ok(cluster),
+                Err(e) if e.kind() == TestkitErrorKind::AddrInUse && attempt < START_ATTEMPTS => {
+                    attempt += 1
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Running etcd processes on 127.0.0.1; dropping it kills them and removes their data.
+#[derive(Debug)]
+pub struct Cluster {
+    binary: EtcdBinary,
+    members: Vec<Member>,
+    token: String,
+    initial_cluster: String,
+    args: Vec<String>,
+    timeout: Duration,
+}
+
+impl Cluster {
+    /// Options for a cluster; see [`ClusterBuilder`].
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder {
+            members: 1,
+            binary: None,
+            args: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Starts `members` members with the located binary and waits until all are healthy.
+    pub fn start(members: usize) -> Result<Cluster, TestkitError> {
+        Cluster::builder().members(members).start()
+    }
+
+    /// Every member's client URL, `http://127.0.0.1:PORT`.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(Member::client_url).collect()
+    }
+
+    /// All members, in start order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Member `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below the number of members, like slice indexing; use
+    /// [`members`](Self::members)`().get(i)` to check instead.
+    pub fn member(&self, i: usize) -> &Member {
+        match self.get(i) {
+            Ok(member) => member,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Kills member `i` with SIGKILL and reaps it; its data stays for [`restart`](Self::restart).
+    pub fn kill(&mut self, i: usize) -> Result<(), TestkitError> {
+        self.get(i)?.kill()
+    }
+
+    /// Stops member `i` with SIGSTOP: its sockets stay open, it answers nothing.
+    pub fn pause(&self, i: usize) -> Result<(), TestkitError> {
+        self.get(i)?.signal(libc::SIGSTOP)
+    }
+
+    /// Continues a paused member `i` with SIGCONT.
+    pub fn resume(&self, i: usize) -> Result<(), TestkitError> {
+        self.get(i)?.signal(libc::SIGCONT)
+    }
+
+    /// Starts a killed member again with the same name, data and ports, and waits until it is healthy.
+    pub fn restart(&mut self, i: usize) -> Result<(), TestkitError> {
+        if self.get(i)?.is_running() {
+            return Err(TestkitError::state(format!(
+                "testkit: member {i} is still running; kill({i}) it before restart({i})"
+            )));
+        }
+        let mut attempt = 1;
+        loop {
+            match self
+                .launch(&[i], "existing")
+                .and_then(|()| self.wait_for(&[i], self.timeout))
+            {
+                // The old ports must be reused; wait a little for whoever holds one to let go.
+                Err(e) if e.kind() == TestkitErrorKind::AddrInUse && attempt < START_ATTEMPTS => {
+                    attempt += 1;
+                    sleep(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until every member that was not killed reports healthy on `/health`.
+    pub fn wait_healthy(&self, timeout: Duration) -> Result<(), TestkitError> {
+        let live: Vec<usize> = (0..self.members.len())
+            .filter(|&i| self.members[i].state() != State::Killed)
+            .collect();
+        if live.is_empty() {
+            return Err(TestkitError::state(
+                "testkit: every member is killed; restart(i) one before waiting for health",
+            ));
+        }
+        self.wait_for(&live, timeout)
+    }
+
+    /// The etcd binary the members run.
+    pub fn binary(&self) -> &EtcdBinary {
+        &self.binary
+    }
+
+    /// An `etcdctl` command with `ETCDCTL_API=3` and `--endpoints` set to every member.
+    pub fn etcdctl(&self) -> Result<Command, TestkitError> {
+        let Some(ctl) = &self.binary.etcdctl else {
+            return Err(TestkitError::new(
+                TestkitErrorKind::BinaryNotFound,
+                format!(
+                    "testkit: no etcdctl beside {}; set ETCDCTL_BIN, or run `scripts/install-etcd.sh` from the etcd-raw repo",
+                    self.binary.etcd.display()
+                ),
+            ));
+        };
+        let mut cmd = Command::new(ctl);
+        scrub_env(&mut cmd);
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoints().join(",")));
+        Ok(cmd)
+    }
+
+    fn get(&self, i: usize) -> Result<&Member, TestkitError> {
+        self.members.get(i).ok_or_else(|| {
+            TestkitError::state(format!(
+                "testkit: no member {i}; the cluster has members 0..{}",
+                self.members.len()
+            ))
+        })
+    }
+
+    fn launch(&self, which: &[usize], state: &str) -> Result<(), TestkitError> {
+        let launch = Launch {
+            binary: &self.binary,
+            initial_cluster: &self.initial_cluster,
+            token: &self.token,
+            state,
+            extra_args: &self.args,
+        };
+        which
+            .iter()
+            .try_for_each(|&i| self.members[i].launch(&launch))
+    }
+
+    /// Polls `/health` of the members `which` until all answered healthy once.
+    fn wait_for(&self, which: &[usize], timeout: Duration) -> Result<(), TestkitError> {
+        let deadline = Instant::now() + timeout;
+        let mut pending: Vec<(usize, String)> = which
+            .iter()
+            .map(|&i| (i, "not asked yet".to_string()))
+            .collect();
+        loop {
+            for (i, reason) in pending.iter_mut() {
+                let member = &self.members[*i];
+                match member.state() {
+                    State::Running => {}
+                    State::Exited(status) => return Err(member.exited_error(&status)),
+                    State::Killed => {
+                        return Err(TestkitError::state(format!(
+                            "testkit: member {i} was killed while waiting for it; restart({i}) it first"
+                        )))
+                    }
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                match member.probe(left.clamp(Duration::from_millis(50), Duration::from_secs(1))) {
+                    Ok(()) => reason.clear(),
+                    Err(why) => *reason = why,
+                }
+            }
+            pending.retain(|(_, reason)| !reason.is_empty());
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timeout_error(&pending, timeout));
+            }
+            sleep(POLL);
+        }
+    }
+
+    fn timeout_error(&self, pending: &[(usize, String)], timeout: Duration) -> TestkitError {
+        let mut msg = format!(
+            "testkit: etcd not healthy after {timeout:?}; read the logs below, or allow more time \
+             with ClusterBuilder::timeout / wait_healthy (a paused member is never healthy)"
+        );
+        for (i, reason) in pending {
+            let m = &self.members[*i];
+            msg.push_str(&format!(
+                "\n--- member {i} ({}, {}): last /health answer: {reason}\n--- log {}:\n{}",
+                m.name(),
+                m.client_url(),
+                m.log_path().display(),
+                m.startup_log()
+            ));
+        }
+        TestkitError::new(TestkitErrorKind::Timeout, msg)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Kill all first, so no member waits on a dead peer; each Member's drop then removes its dir.
+        for member in &self.members {
+            let _ = member.kill();
+        }
+    }
+}
+
+fn new_members(n: usize) -> Result<Vec<Member>, TestkitError> {
+    let ports = ports::free_ports(2 * n)?;
+    let mut members = Vec::with_capacity(n);
+    for i in 0..n {
+        let dir = dirs::fresh_dir()?;
+        members.push(Member::new(
+            format!("etcd-{i}"),
+            ports[2 * i],
+            ports[2 * i + 1],
+            dir,
+        ));
+    }
+    Ok(members)
+}
+
+fn initial_cluster(members: &[Member]) -> String {
+    let pairs: Vec<String> = members
+        .iter()
+        .map(|m| format!("{}={}", m.name(), m.peer_url()))
+        .collect();
+    pairs.join(",")
+}

@@ -1,0 +1,289 @@
+//! One etcd member: its name, ports, data directory, log, and process.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::binary::{scrub_env, EtcdBinary};
+use super::error::{TestkitError, TestkitErrorKind};
+use super::{health, spawner};
+
+/// How many bytes of a log the error messages quote.
+const TAIL_BYTES: u64 = 3000;
+
+/// One etcd member of a [`Cluster`](super::Cluster): name, URLs, data directory and process.
+#[derive(Debug)]
+pub struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    proc: Mutex<Proc>,
+}
+
+#[derive(Debug, Default)]
+struct Proc {
+    child: Option<Child>,
+    /// Set by `kill`: a member we stopped on purpose, as opposed to one that crashed.
+    killed: bool,
+    /// Length of the log file when the current process started.
+    log_offset: u64,
+}
+
+/// What a member's process is doing, as far as the kit knows.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Running,
+    Killed,
+    /// Exited on its own; the text is the exit status.
+    Exited(String),
+}
+
+/// Everything a member needs to start besides its own name, ports and directory.
+pub(crate) struct Launch<'a> {
+    pub(crate) binary: &'a EtcdBinary,
+    pub(crate) initial_cluster: &'a str,
+    pub(crate) token: &'a str,
+    /// `new` or `existing`.
+    pub(crate) state: &'a str,
+    pub(crate) extra_args: &'a [String],
+}
+
+impl Member {
+    pub(crate) fn new(name: String, client_port: u16, peer_port: u16, data_dir: PathBuf) -> Member {
+        Member {
+            name,
+            client_port,
+            peer_port,
+            data_dir,
+            proc: Mutex::new(Proc::default()),
+        }
+    }
+
+    /// The member's name (`--name`), e.g. `etcd-0`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client URL, `http://127.0.0.1:PORT`.
+    pub fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// The client address, e.g. to put a [`Proxy`](super::Proxy) in front of it.
+    pub fn client_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port))
+    }
+
+    /// The peer URL, `http://127.0.0.1:PORT`.
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+
+    /// The process id while the process runs (or is paused); `None` once killed or exited.
+    pub fn pid(&self) -> Option<u32> {
+        let mut proc = self.lock();
+        let child = proc.child.as_mut()?;
+        matches!(child.try_wait(), Ok(None)).then(|| child.id())
+    }
+
+    /// The data directory (`--data-dir`); removed when the cluster is dropped.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The file that receives the member's stdout and stderr (`<data dir>/etcd.log`).
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("etcd.log")
+    }
+
+    /// The last few kilobytes of the member's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log_path(), 0)
+    }
+
+    /// Whether the process is alive (a paused process counts as alive).
+    pub fn is_running(&self) -> bool {
+        self.state() == State::Running
+    }
+
+    pub(crate) fn state(&self) -> State {
+        let mut proc = self.lock();
+        let killed = proc.killed;
+        match proc.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => State::Running,
+            Some(Ok(Some(status))) => State::Exited(status.to_string()),
+            Some(Err(e)) => State::Exited(format!("unknown status ({e})")),
+            None if killed => State::Killed,
+            None => State::Exited("not started".into()),
+        }
+    }
+
+    /// Starts the etcd process; the caller waits for health.
+    pub(crate) fn launch(&self, launch: &Launch<'_>) -> Result<(), TestkitError> {
+        let mut proc = self.lock();
+        if let Some(child) = proc.child.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                return Err(TestkitError::state(format!(
+                    "testkit: member {} is still running; kill it before starting it again",
+                    self.name
+                )));
+            }
+        }
+        let log_path = self.log_path();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| TestkitError::io(format!("open {}", log_path.display()), e))?;
+        let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let log2 = log
+            .try_clone()
+            .map_err(|e| TestkitError::io("duplicate the log file handle", e))?;
+        let mut cmd = self.command(launch);
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        let child = spawner::spawn(cmd)?;
+        *proc = Proc {
+            child: Some(child),
+            killed: false,
+            log_offset: offset,
+        };
+        Ok(())
+    }
+
+    fn command(&self, l: &Launch<'_>) -> Command {
+        let mut cmd = Command::new(&l.binary.etcd);
+        scrub_env(&mut cmd);
+        let (client, peer) = (self.client_url(), self.peer_url());
+        cmd.current_dir(&self.data_dir)
+            .arg(format!("--name={}", self.name))
+            .arg(format!("--data-dir={}", self.data_dir.display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster={}", l.initial_cluster))
+            .arg(format!("--initial-cluster-token={}", l.token))
+            .arg(format!("--initial-cluster-state={}", l.state))
+            .args(["--logger=zap", "--log-level=error"]);
+        if l.binary.major_minor() >= (3, 5) {
+            cmd.arg("--unsafe-no-fsync");
+        }
+        cmd.args(l.extra_args);
+        cmd
+    }
+
+    /// SIGKILLs the process by pid and reaps it; nothing to do if it is not running.
+    pub(crate) fn kill(&self) -> Result<(), TestkitError> {
+        let mut proc = self.lock();
+        let Some(mut child) = proc.child.take() else {
+            return Ok(());
+        };
+        proc.killed = true;
+        if matches!(child.try_wait(), Ok(None)) {
+            // Not yet reaped, so the pid is still ours (at worst a zombie).
+            send(child.id(), libc::SIGKILL, &self.name)?;
+        }
+        child
+            .wait()
+            .map_err(|e| TestkitError::io(format!("wait for member {}", self.name), e))?;
+        Ok(())
+    }
+
+    /// Sends `signal` to the running process.
+    pub(crate) fn signal(&self, signal: libc::c_int) -> Result<(), TestkitError> {
+        let mut proc = self.lock();
+        // Checked under the lock, so the pid cannot be reaped and reused meanwhile.
+        if let Some(child) = proc.child.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                return send(child.id(), signal, &self.name);
+            }
+        }
+        Err(TestkitError::state(format!(
+            "testkit: member {} is not running; restart it first",
+            self.name
+        )))
+    }
+
+    /// One `/health` probe.
+    pub(crate) fn probe(&self, timeout: Duration) -> Result<(), String> {
+        health::check(self.client_addr(), timeout)
+    }
+
+    /// The log written since the current process started.
+    pub(crate) fn startup_log(&self) -> String {
+        let offset = self.lock().log_offset;
+        tail(&self.log_path(), offset)
+    }
+
+    /// The error for a process that exited while we waited for it.
+    pub(crate) fn exited_error(&self, status: &str) -> TestkitError {
+        let log = self.startup_log();
+        let kind = if log.contains("address already in use") {
+            TestkitErrorKind::AddrInUse
+        } else {
+            TestkitErrorKind::Exited
+        };
+        TestkitError::new(
+            kind,
+            format!(
+                "testkit: etcd member {} ({}) exited with {status}; fix the cause in its log {}, which ends with:\n{log}",
+                self.name,
+                self.client_url(),
+                self.log_path().display()
+            ),
+        )
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Proc> {
+        self.proc
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.kill();
+        let _ = fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn send(pid: u32, signal: libc::c_int, name: &str) -> Result<(), TestkitError> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| {
+        TestkitError::state(format!(
+            "testkit: pid {pid} of member {name} is out of range"
+        ))
+    })?;
+    // SAFETY: kill has no memory effects; pid belongs to our unreaped child.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(TestkitError::io(
+            format!("send signal {signal} to member {name} (pid {pid})"),
+            err,
+        ));
+    }
+    Ok(())
+}
+
+/// The last [`TAIL_BYTES`] of `path` after `offset`, or a note that it cannot be read.
+fn tail(path: &Path, offset: u64) -> String {
+    let read = || -> std::io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let start = offset.max(len.saturating_sub(TAIL_BYTES));
+        file.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::new();
+        file.take(TAIL_BYTES).read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    match read() {
+        Ok(text) if text.trim().is_empty() => "(empty)".to_string(),
+        Ok(text) => text,
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}

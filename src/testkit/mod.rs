@@ -1,0 +1,51 @@
+//! Start real etcd servers and clusters from tests (feature `testkit`, Unix only).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use etcd_raw::testkit::{self, Cluster};
+//!
+//! // Tests that only need keys share one server and keep to their own prefix.
+//! let etcd = testkit::shared()?;
+//! let prefix = testkit::unique_prefix("my_test");
+//! println!("{} {prefix}", etcd.endpoint());
+//!
+//! // Fault tests get a cluster of their own.
+//! let mut cluster = Cluster::builder().members(3).arg("--auth-token-ttl=2").start()?;
+//! cluster.kill(1)?;
+//! cluster.restart(1)?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Which etcd
+//! [`EtcdBinary::locate`] takes `ETCD_BIN` (and `ETCDCTL_BIN`), else `.etcd/<ETCD_VERSION>/`
+//! (default 3.5.1) as installed by `scripts/install-etcd.sh`, else `etcd` on `PATH`.
+//!
+//! # Processes and files
+//! Every member listens on 127.0.0.1 only, on ports picked free (retried if taken meanwhile),
+//! with its data and its log (`etcd.log`) in `<temp dir>/etcd-raw-<pid>-<n>/`. Dropping a
+//! [`Cluster`] SIGKILLs its processes and removes those directories. Processes never outlive
+//! the test process, even on abort: the kernel kills them when it exits. Directories left
+//! behind that way are removed by the next run.
+
+mod binary;
+mod cluster;
+mod dirs;
+mod error;
+mod etcd;
+mod health;
+mod member;
+mod ports;
+mod proxy;
+mod shared;
+mod spawner;
+
+#[cfg(test)]
+mod tests;
+
+pub use binary::{EtcdBinary, DEFAULT_VERSION};
+pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TIMEOUT};
+pub use error::{TestkitError, TestkitErrorKind};
+pub use etcd::Etcd;
+pub use member::Member;
+pub use proxy::Proxy;
+pub use shared::{shared, unique_prefix};
