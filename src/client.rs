@@ -13,7 +13,7 @@ use crate::transport::{RawChannel, Transport};
 /// let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
 /// client.put("greeting", "hello").await?;
 /// let response = client.get("greeting").await?;
-/// assert_eq!(response.kvs()[0].value(), b"hello");
+/// assert_eq!(response.kvs()[0].value_str()?, "hello");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -28,6 +28,8 @@ const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 /// Settings a connection needs from the client's config.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnectionSettings {
+    /// How long the server has to answer the first ping.
+    pub(crate) dial_timeout: Duration,
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) keepalive_timeout: Duration,
 }
@@ -86,8 +88,9 @@ impl Connection {
         let pinger = connection.ping_pong();
         let task_state = state.clone();
         let name = endpoint.original.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            let keepalive = keepalive(pinger, settings, task_state.clone());
+            let keepalive = keepalive(pinger, settings, task_state.clone(), ready_tx);
             let outcome = FirstOf { a: connection, b: Box::pin(keepalive) }.await;
             task_state.closed.store(true, Ordering::Release);
             match outcome {
@@ -95,14 +98,40 @@ impl Connection {
                 Err(why) => tracing::debug!(endpoint = %name, error = %why, "connection lost"),
             }
         });
-        Ok(Connection { send, state })
+        // The handshake only wrote our preface; a ping answered proves a
+        // live HTTP/2 server (a stopped one accepts TCP and says nothing).
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Connection { send, state }),
+            Ok(Err(why)) => Err(unavailable(format!("{} did not answer: {why}", endpoint.original))),
+            Err(_) => Err(unavailable(format!("connection to {} closed during setup", endpoint.original))),
+        }
     }
 }
 
-/// Pings while streams are active; returns (ending the connection) when a
-/// ping goes unanswered for `keepalive_timeout`.
-async fn keepalive(pinger: Option<h2::PingPong>, settings: ConnectionSettings, state: Arc<ConnectionState>) -> String {
-    let (Some(mut pinger), Some(interval)) = (pinger, settings.keepalive_interval) else {
+/// Pings once to learn the server is there (reporting on `ready`), then
+/// while streams are active; returns (ending the connection) when a ping
+/// goes unanswered in time.
+async fn keepalive(
+    pinger: Option<h2::PingPong>,
+    settings: ConnectionSettings,
+    state: Arc<ConnectionState>,
+    ready: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+) -> String {
+    let Some(mut pinger) = pinger else {
+        let _ = ready.send(Ok(()));
+        return std::future::pending().await;
+    };
+    let first = match tokio::time::timeout(settings.dial_timeout, pinger.ping(h2::Ping::opaque())).await {
+        Ok(Ok(_pong)) => Ok(()),
+        Ok(Err(e)) => Err(format!("ping failed: {e}")),
+        Err(_) => Err(format!("no answer to a ping within {:?}", settings.dial_timeout)),
+    };
+    let failed = first.as_ref().err().cloned();
+    let _ = ready.send(first);
+    if let Some(why) = failed {
+        return why;
+    }
+    let Some(interval) = settings.keepalive_interval else {
         return std::future::pending().await;
     };
     loop {

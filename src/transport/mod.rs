@@ -70,6 +70,7 @@ impl Transport {
                     .collect(),
                 next: AtomicUsize::new(0),
                 settings: ConnectionSettings {
+                    dial_timeout: config.dial_timeout,
                     keepalive_interval: config.keepalive_interval,
                     keepalive_timeout: config.keepalive_timeout,
                 },

@@ -1,0 +1,249 @@
+//! The benchmark driver, following `../shared/bench-contract.md`:
+//!
+//! ```text
+//! bench --endpoints http://127.0.0.1:PORT[,...] --workload put|get|watch
+//!       --clients C --total N [--conns K] [--key-size 32] [--val-size 256]
+//!       [--key-space 10000] [--serializable]
+//! ```
+//!
+//! One JSON line on stdout; progress and the `bench: timed-start` /
+//! `bench: timed-end` markers on stderr. Build with
+//! `cargo build --release --example bench`.
+
+use std::time::{Duration, Instant};
+
+use etcd_raw::{Client, Config};
+
+/// Idle time after each marker, so the runner can sample etcd's CPU exactly.
+const QUIET: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Workload {
+    Put,
+    Get,
+    Watch,
+}
+
+#[derive(Debug)]
+struct Args {
+    endpoints: Vec<String>,
+    workload: Workload,
+    clients: usize,
+    total: u64,
+    conns: usize,
+    key_size: usize,
+    val_size: usize,
+    key_space: u64,
+    serializable: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        endpoints: Vec::new(),
+        workload: Workload::Put,
+        clients: 1,
+        total: 0,
+        conns: 1,
+        key_size: 32,
+        val_size: 256,
+        key_space: 10_000,
+        serializable: false,
+    };
+    let mut workload = None;
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        if flag == "--serializable" {
+            args.serializable = true;
+            continue;
+        }
+        let value = given.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| v.parse::<u64>().map_err(|_| format!("bad value for {flag}: {v:?}"));
+        match flag.as_str() {
+            "--endpoints" => args.endpoints = value.split(',').map(str::to_string).collect(),
+            "--workload" => {
+                workload = Some(match value.as_str() {
+                    "put" => Workload::Put,
+                    "get" => Workload::Get,
+                    "watch" => Workload::Watch,
+                    other => return Err(format!("unknown workload {other:?}")),
+                })
+            }
+            "--clients" => args.clients = number(&value)? as usize,
+            "--total" => args.total = number(&value)?,
+            "--conns" => args.conns = number(&value)? as usize,
+            "--key-size" => args.key_size = number(&value)? as usize,
+            "--val-size" => args.val_size = number(&value)? as usize,
+            "--key-space" => args.key_space = number(&value)?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    args.workload = workload.ok_or("--workload is required")?;
+    if args.endpoints.is_empty() || args.clients == 0 || args.total == 0 || args.conns == 0 || args.key_space == 0 {
+        return Err("--endpoints, --clients, --total, --conns and --key-space must be given and non-zero".into());
+    }
+    Ok(args)
+}
+
+/// Key number `i` of the key space: `bench/` and the number, zero-padded
+/// to the key size.
+fn key(i: u64, size: usize) -> Vec<u8> {
+    let digits = size.saturating_sub("bench/".len()).max(1);
+    format!("bench/{i:0digits$}").into_bytes()
+}
+
+/// A small xorshift generator: uniform enough for key choice, no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the struct we hand it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+fn marker(what: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("bench: {what}\n").as_bytes());
+}
+
+struct Outcome {
+    secs: f64,
+    cpu_s: f64,
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
+    let value = bytes_of(args.val_size);
+    if args.workload == Workload::Get {
+        // Untimed: every key of the key space exists before reads start.
+        for i in 0..args.key_space {
+            if let Err(e) = clients[0].put(key(i, args.key_size), value.clone()).await {
+                eprintln!("populate failed: {e}");
+            }
+        }
+    }
+    let per_worker = args.total / args.clients as u64;
+    let extra = args.total % args.clients as u64;
+    marker("timed-start");
+    tokio::time::sleep(QUIET).await;
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    let mut workers = Vec::with_capacity(args.clients);
+    for w in 0..args.clients {
+        let client = clients[w % clients.len()].clone();
+        let count = per_worker + u64::from((w as u64) < extra);
+        let (workload, key_size, key_space, serializable) = (args.workload, args.key_size, args.key_space, args.serializable);
+        let value = value.clone();
+        workers.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let mut latencies = Vec::with_capacity(count as usize);
+            let mut errors = 0u64;
+            for _ in 0..count {
+                let k = key(rng.below(key_space), key_size);
+                let sent = Instant::now();
+                let result = match workload {
+                    Workload::Put => client.put(k, value.clone()).await.map(drop),
+                    _ if serializable => client.get(k).serializable().await.map(drop),
+                    _ => client.get(k).await.map(drop),
+                };
+                latencies.push(sent.elapsed().as_micros() as u64);
+                if let Err(e) = result {
+                    errors += 1;
+                    if errors <= 3 {
+                        eprintln!("request failed: {e}");
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::with_capacity(args.total as usize);
+    let mut errors = 0;
+    for worker in workers {
+        match worker.await {
+            Ok((mut l, e)) => {
+                latencies_us.append(&mut l);
+                errors += e;
+            }
+            Err(e) => {
+                eprintln!("worker failed: {e}");
+                errors += 1;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds() - cpu_before;
+    marker("timed-end");
+    tokio::time::sleep(QUIET).await;
+    Outcome { secs, cpu_s, latencies_us, errors }
+}
+
+fn bytes_of(len: usize) -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'v'; len])
+}
+
+fn percentile(sorted: &[u64], pct: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() * pct).div_ceil(100)).clamp(1, sorted.len()) - 1;
+    sorted[index] as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(why) => {
+            eprintln!("bench: {why}");
+            std::process::exit(2);
+        }
+    };
+    if args.workload == Workload::Watch {
+        eprintln!("bench: the watch workload arrives with the watch module");
+        std::process::exit(2);
+    }
+    let mut clients = Vec::with_capacity(args.conns);
+    for _ in 0..args.conns {
+        match Client::new(Config::new(args.endpoints.clone()).request_timeout(Duration::from_secs(30))).await {
+            Ok(client) => clients.push(client),
+            Err(e) => {
+                eprintln!("bench: connecting: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let outcome = run_kv(&args, &clients).await;
+    let mut sorted = outcome.latencies_us;
+    sorted.sort_unstable();
+    let workload = match args.workload {
+        Workload::Put => "put",
+        Workload::Get => "get",
+        Workload::Watch => "watch",
+    };
+    println!(
+        "{{\"client\":\"etcd-raw\",\"workload\":\"{workload}\",\"clients\":{},\"conns\":{},\"total\":{},\"secs\":{:.4},\"ops_per_sec\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"cpu_s\":{:.4},\"errors\":{}}}",
+        args.clients,
+        args.conns,
+        args.total,
+        outcome.secs,
+        args.total as f64 / outcome.secs.max(1e-9),
+        percentile(&sorted, 50),
+        percentile(&sorted, 99),
+        outcome.cpu_s,
+        outcome.errors
+    );
+}
