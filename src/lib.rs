@@ -56,6 +56,8 @@
 //! whole conversation.
 #![warn(missing_docs)]
 
+#[macro_use]
+mod macros;
 mod call;
 mod client;
 mod config;

@@ -1,9 +1,6 @@
 //! Compact: discard the key-value history before a revision.
 
 use std::future::IntoFuture;
-use std::time::Duration;
-
-use super::{header, ResponseHeader};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{CompactionRequest, CompactionResponse};
@@ -31,11 +28,7 @@ impl<'a> Compact<'a> {
         self
     }
 
-    /// The deadline of this call, instead of the client's request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
+    timeout_setter!();
 }
 
 impl<'a> IntoFuture for Compact<'a> {
@@ -50,18 +43,7 @@ impl<'a> IntoFuture for Compact<'a> {
     }
 }
 
-/// The answer to a compaction.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CompactResponse(pub(crate) CompactionResponse);
-
-impl CompactResponse {
-    /// Revision, member and raft term.
-    pub fn header(&self) -> &ResponseHeader {
-        header(&self.0.header)
-    }
-
-    /// The wire message.
-    pub fn into_inner(self) -> CompactionResponse {
-        self.0
-    }
+wire_response! {
+    /// The answer to a compaction.
+    CompactResponse(CompactionResponse)
 }

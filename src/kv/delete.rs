@@ -1,11 +1,9 @@
 //! Delete: remove one key or a range of keys.
 
 use std::future::IntoFuture;
-use std::time::Duration;
-
 use bytes::Bytes;
 
-use super::{check_key, header, KeyValue, RangeEnd, ResponseHeader};
+use super::{KeyValue, RangeEnd};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse};
@@ -40,23 +38,7 @@ impl Delete<()> {
 }
 
 impl<C> Delete<C> {
-    /// Every key that starts with the key (`WithPrefix`).
-    pub fn prefix(mut self) -> Self {
-        self.range = RangeEnd::Prefix;
-        self
-    }
-
-    /// Keys in `[key, end)` (`WithRange`).
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.range = RangeEnd::End(end.into());
-        self
-    }
-
-    /// The key and every key after it (`WithFromKey`).
-    pub fn from_key(mut self) -> Self {
-        self.range = RangeEnd::FromKey;
-        self
-    }
+    key_range_setters!();
 
     /// Returns the deleted pairs in the response (`WithPrevKV`).
     pub fn prev_kv(mut self) -> Self {
@@ -64,18 +46,11 @@ impl<C> Delete<C> {
         self
     }
 
-    /// The deadline of this call, instead of the client's request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
+    timeout_setter!();
 
     pub(crate) fn into_request(self) -> Result<DeleteRangeRequest> {
         let mut request = self.request;
-        let (key, end) = self.range.resolve(request.key);
-        check_key(&key)?;
-        request.key = key;
-        request.range_end = end;
+        self.range.fill(&mut request.key, &mut request.range_end)?;
         Ok(request)
     }
 }
@@ -95,16 +70,12 @@ impl<'a> IntoFuture for Delete<&'a Client> {
     }
 }
 
-/// The answer to a delete.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DeleteResponse(pub(crate) DeleteRangeResponse);
+wire_response! {
+    /// The answer to a delete.
+    DeleteResponse(DeleteRangeResponse)
+}
 
 impl DeleteResponse {
-    /// Revision, member and raft term of the write.
-    pub fn header(&self) -> &ResponseHeader {
-        header(&self.0.header)
-    }
-
     /// How many keys were deleted.
     pub fn deleted(&self) -> i64 {
         self.0.deleted
@@ -113,22 +84,5 @@ impl DeleteResponse {
     /// The deleted pairs, when requested with [`prev_kv`](Delete::prev_kv).
     pub fn prev_kvs(&self) -> &[KeyValue] {
         &self.0.prev_kvs
-    }
-
-    /// The wire message.
-    pub fn into_inner(self) -> DeleteRangeResponse {
-        self.0
-    }
-}
-
-impl From<DeleteRangeResponse> for DeleteResponse {
-    fn from(raw: DeleteRangeResponse) -> Self {
-        DeleteResponse(raw)
-    }
-}
-
-impl From<DeleteResponse> for DeleteRangeResponse {
-    fn from(response: DeleteResponse) -> Self {
-        response.0
     }
 }

@@ -1,11 +1,9 @@
 //! Get: read one key or a range of keys.
 
 use std::future::IntoFuture;
-use std::time::Duration;
-
 use bytes::Bytes;
 
-use super::{check_key, header, KeyValue, RangeEnd, ResponseHeader, SortOrder, SortTarget};
+use super::{KeyValue, RangeEnd, SortOrder, SortTarget};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
@@ -40,24 +38,7 @@ impl Get<()> {
 }
 
 impl<C> Get<C> {
-    /// Every key that starts with the key (Go's `WithPrefix`); an empty key
-    /// with a prefix reads every key.
-    pub fn prefix(mut self) -> Self {
-        self.range = RangeEnd::Prefix;
-        self
-    }
-
-    /// Keys in `[key, end)` (`WithRange`).
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.range = RangeEnd::End(end.into());
-        self
-    }
-
-    /// The key and every key after it (`WithFromKey`).
-    pub fn from_key(mut self) -> Self {
-        self.range = RangeEnd::FromKey;
-        self
-    }
+    key_range_setters!();
 
     /// At most `limit` keys; `more()` on the response says if there are
     /// more (`WithLimit`; 0 means no limit).
@@ -124,19 +105,12 @@ impl<C> Get<C> {
         self
     }
 
-    /// The deadline of this call, instead of the client's request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
+    timeout_setter!();
 
     /// The wire request, checked: an empty key without a range is refused.
     pub(crate) fn into_request(self) -> Result<RangeRequest> {
         let mut request = self.request;
-        let (key, end) = self.range.resolve(request.key);
-        check_key(&key)?;
-        request.key = key;
-        request.range_end = end;
+        self.range.fill(&mut request.key, &mut request.range_end)?;
         Ok(request)
     }
 }
@@ -156,16 +130,12 @@ impl<'a> IntoFuture for Get<&'a Client> {
     }
 }
 
-/// The answer to a get.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct GetResponse(pub(crate) RangeResponse);
+wire_response! {
+    /// The answer to a get.
+    GetResponse(RangeResponse)
+}
 
 impl GetResponse {
-    /// Revision (of the store when read), member and raft term.
-    pub fn header(&self) -> &ResponseHeader {
-        header(&self.0.header)
-    }
-
     /// The pairs found, in the requested order (by key by default).
     pub fn kvs(&self) -> &[KeyValue] {
         &self.0.kvs
@@ -184,22 +154,5 @@ impl GetResponse {
     /// How many keys are in the range, ignoring the limit.
     pub fn count(&self) -> i64 {
         self.0.count
-    }
-
-    /// The wire message.
-    pub fn into_inner(self) -> RangeResponse {
-        self.0
-    }
-}
-
-impl From<RangeResponse> for GetResponse {
-    fn from(raw: RangeResponse) -> Self {
-        GetResponse(raw)
-    }
-}
-
-impl From<GetResponse> for RangeResponse {
-    fn from(response: GetResponse) -> Self {
-        response.0
     }
 }

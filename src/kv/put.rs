@@ -1,11 +1,9 @@
 //! Put: store a value under a key.
 
 use std::future::IntoFuture;
-use std::time::Duration;
-
 use bytes::Bytes;
 
-use super::{check_key, header, KeyValue, ResponseHeader};
+use super::{check_key, KeyValue};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{PutRequest, PutResponse as RawPutResponse};
@@ -65,11 +63,7 @@ impl<C> Put<C> {
         self
     }
 
-    /// The deadline of this call, instead of the client's request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
+    timeout_setter!();
 }
 
 impl<'a> IntoFuture for Put<&'a Client> {
@@ -85,36 +79,15 @@ impl<'a> IntoFuture for Put<&'a Client> {
     }
 }
 
-/// The answer to a put.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PutResponse(pub(crate) RawPutResponse);
+wire_response! {
+    /// The answer to a put.
+    PutResponse(RawPutResponse)
+}
 
 impl PutResponse {
-    /// Revision, member and raft term of the write.
-    pub fn header(&self) -> &ResponseHeader {
-        header(&self.0.header)
-    }
-
     /// The pair before this put, when requested with
     /// [`prev_kv`](Put::prev_kv) and the key existed.
     pub fn prev_kv(&self) -> Option<&KeyValue> {
         self.0.prev_kv.as_ref()
-    }
-
-    /// The wire message.
-    pub fn into_inner(self) -> RawPutResponse {
-        self.0
-    }
-}
-
-impl From<RawPutResponse> for PutResponse {
-    fn from(raw: RawPutResponse) -> Self {
-        PutResponse(raw)
-    }
-}
-
-impl From<PutResponse> for RawPutResponse {
-    fn from(response: PutResponse) -> Self {
-        response.0
     }
 }

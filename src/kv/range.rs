@@ -35,6 +35,16 @@ impl RangeEnd {
             RangeEnd::End(end) => (key, end.clone()),
         }
     }
+
+    /// Resolves into a request's `key` and `range_end` fields, refusing an
+    /// empty key that no range makes meaningful.
+    pub(crate) fn fill(&self, key: &mut Bytes, range_end: &mut Bytes) -> crate::error::Result<()> {
+        let (resolved, end) = self.resolve(std::mem::take(key));
+        super::check_key(&resolved)?;
+        *key = resolved;
+        *range_end = end;
+        Ok(())
+    }
 }
 
 /// The end of the range holding every key that starts with `prefix`: the

@@ -2,11 +2,9 @@
 //! not, applied atomically at one revision.
 
 use std::future::IntoFuture;
-use std::time::Duration;
-
 use bytes::Bytes;
 
-use super::{check_key, header, Delete, DeleteResponse, Get, GetResponse, Put, PutResponse, RangeEnd, ResponseHeader};
+use super::{check_key, Delete, DeleteResponse, Get, GetResponse, Put, PutResponse, RangeEnd};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, Result};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
@@ -65,11 +63,7 @@ impl<C> Txn<C> {
         self
     }
 
-    /// The deadline of this call, instead of the client's request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
+    timeout_setter!();
 
     fn into_request(self) -> Result<TxnRequest> {
         let branch = |ops: Vec<TxnOp>| ops.into_iter().map(TxnOp::into_request).collect::<Result<Vec<_>>>();
@@ -235,24 +229,17 @@ impl Compare {
 
     fn into_request(self) -> Result<RawCompare> {
         let mut raw = self.raw;
-        let (key, end) = self.range.resolve(raw.key);
-        check_key(&key)?;
-        raw.key = key;
-        raw.range_end = end;
+        self.range.fill(&mut raw.key, &mut raw.range_end)?;
         Ok(raw)
     }
 }
 
-/// The answer to a transaction.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TxnResponse(pub(crate) RawTxnResponse);
+wire_response! {
+    /// The answer to a transaction.
+    TxnResponse(RawTxnResponse)
+}
 
 impl TxnResponse {
-    /// Revision, member and raft term.
-    pub fn header(&self) -> &ResponseHeader {
-        header(&self.0.header)
-    }
-
     /// Whether every compare held (the success branch ran).
     pub fn succeeded(&self) -> bool {
         self.0.succeeded
@@ -261,23 +248,6 @@ impl TxnResponse {
     /// The answers of the branch that ran, in order.
     pub fn op_responses(&self) -> Result<Vec<TxnOpResponse>> {
         self.0.responses.iter().cloned().map(TxnOpResponse::try_from).collect()
-    }
-
-    /// The wire message.
-    pub fn into_inner(self) -> RawTxnResponse {
-        self.0
-    }
-}
-
-impl From<RawTxnResponse> for TxnResponse {
-    fn from(raw: RawTxnResponse) -> Self {
-        TxnResponse(raw)
-    }
-}
-
-impl From<TxnResponse> for RawTxnResponse {
-    fn from(response: TxnResponse) -> Self {
-        response.0
     }
 }
 
