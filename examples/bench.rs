@@ -145,7 +145,8 @@ async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
     for w in 0..args.clients {
         let client = clients[w % clients.len()].clone();
         let count = per_worker + u64::from((w as u64) < extra);
-        let (workload, key_size, key_space, serializable) = (args.workload, args.key_size, args.key_space, args.serializable);
+        let (workload, key_size, key_space, serializable) =
+            (args.workload, args.key_size, args.key_space, args.serializable);
         let value = value.clone();
         workers.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));

@@ -650,10 +650,7 @@ fn lookup_exact(message: &str) -> Option<(&'static str, ErrorKind)> {
 
 /// The auth error whose message appears inside `text`.
 fn lookup_auth_within(text: &str) -> Option<ErrorKind> {
-    SERVER_MESSAGES
-        .iter()
-        .find(|(m, kind)| kind.is_auth() && text.contains(m))
-        .map(|(_, kind)| *kind)
+    SERVER_MESSAGES.iter().find(|(m, kind)| kind.is_auth() && text.contains(m)).map(|(_, kind)| *kind)
 }
 
 /// Splits a status printed by Go (`rpc error: code = NAME desc = TEXT`) into
@@ -842,9 +839,7 @@ impl Error {
     /// reason is taken as `FailedPrecondition`, as the Go client does.
     #[allow(dead_code, reason = "for the watch module")]
     pub(crate) fn from_watch_cancel_reason(reason: &str) -> Error {
-        let code = parse_printed_status(reason)
-            .map(|(code, _)| code)
-            .unwrap_or(GrpcCode::FailedPrecondition);
+        let code = parse_printed_status(reason).map(|(code, _)| code).unwrap_or(GrpcCode::FailedPrecondition);
         Error::from_grpc(code, reason)
     }
 
@@ -897,32 +892,19 @@ impl Error {
     /// this only helps when the client has a user name and password.
     #[allow(dead_code, reason = "for the transport")]
     pub(crate) fn wants_token_refresh(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::InvalidAuthToken | ErrorKind::AuthOldRevision | ErrorKind::UserEmpty
-        )
+        matches!(self.inner.kind, ErrorKind::InvalidAuthToken | ErrorKind::AuthOldRevision | ErrorKind::UserEmpty)
     }
 
     fn build(kind: ErrorKind, code: Option<GrpcCode>, message: Cow<'static, str>) -> Error {
-        Error {
-            inner: Box::new(Inner {
-                kind,
-                code,
-                message,
-                endpoint: None,
-                outcome_unknown: false,
-                source: None,
-            }),
-        }
+        Error { inner: Box::new(Inner { kind, code, message, endpoint: None, outcome_unknown: false, source: None }) }
     }
 }
 
 /// Drops a `user:password@` part from an endpoint, with or without a scheme.
 fn strip_userinfo(endpoint: String) -> String {
     let authority_start = endpoint.find("://").map_or(0, |i| i + 3);
-    let authority_end = endpoint[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(endpoint.len(), |i| authority_start + i);
+    let authority_end =
+        endpoint[authority_start..].find(['/', '?', '#']).map_or(endpoint.len(), |i| authority_start + i);
     match endpoint[authority_start..authority_end].rfind('@') {
         Some(at) => {
             let mut clean = String::with_capacity(endpoint.len());
@@ -960,9 +942,7 @@ impl fmt::Display for Error {
         } else {
             f.write_str(inner.kind.as_str())?;
         }
-        let code = inner
-            .code
-            .filter(|code| code.as_str() != inner.kind.as_str());
+        let code = inner.code.filter(|code| code.as_str() != inner.kind.as_str());
         let mut sep = " (";
         if kind_in_details {
             write!(f, "{sep}{}", inner.kind)?;
@@ -1012,10 +992,7 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|source| source as &(dyn StdError + 'static))
+        self.inner.source.as_deref().map(|source| source as &(dyn StdError + 'static))
     }
 }
 
@@ -1027,9 +1004,9 @@ impl StdError for Error {
 mod tests {
     use super::*;
     use GrpcCode::{
-        Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, FailedPrecondition,
-        Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied, ResourceExhausted,
-        Unauthenticated, Unavailable, Unimplemented, Unknown,
+        Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
+        NotFound, OutOfRange, PermissionDenied, ResourceExhausted, Unauthenticated, Unavailable, Unimplemented,
+        Unknown,
     };
 
     /// One row of etcd's error table, written out independently of
@@ -1043,18 +1020,8 @@ mod tests {
         codes: &'static [GrpcCode],
     }
 
-    const fn row(
-        name: &'static str,
-        message: &'static str,
-        kind: ErrorKind,
-        codes: &'static [GrpcCode],
-    ) -> Row {
-        Row {
-            name,
-            message,
-            kind,
-            codes,
-        }
+    const fn row(name: &'static str, message: &'static str, kind: ErrorKind, codes: &'static [GrpcCode]) -> Row {
+        Row { name, message, kind, codes }
     }
 
     #[rustfmt::skip]
@@ -1150,34 +1117,17 @@ mod tests {
             for &code in row.codes {
                 let err = Error::from_grpc(code, row.message);
                 if err.kind() != row.kind {
-                    failures.push(format!(
-                        "{}: with {code:?} got {:?}, want {:?}",
-                        row.name,
-                        err.kind(),
-                        row.kind
-                    ));
+                    failures.push(format!("{}: with {code:?} got {:?}, want {:?}", row.name, err.kind(), row.kind));
                 }
                 if err.message() != row.message {
-                    failures.push(format!(
-                        "{}: message changed to {:?}",
-                        row.name,
-                        err.message()
-                    ));
+                    failures.push(format!("{}: message changed to {:?}", row.name, err.message()));
                 }
                 if err.grpc_code() != Some(code) {
-                    failures.push(format!(
-                        "{}: code not kept: {:?}",
-                        row.name,
-                        err.grpc_code()
-                    ));
+                    failures.push(format!("{}: code not kept: {:?}", row.name, err.grpc_code()));
                 }
             }
         }
-        assert!(
-            failures.is_empty(),
-            "rows failing:\n{}",
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "rows failing:\n{}", failures.join("\n"));
     }
 
     #[test]
@@ -1193,11 +1143,7 @@ mod tests {
             );
         }
         for row in ROWS {
-            assert!(
-                SERVER_MESSAGES.iter().any(|(m, _)| *m == row.message),
-                "{}: not in SERVER_MESSAGES",
-                row.name
-            );
+            assert!(SERVER_MESSAGES.iter().any(|(m, _)| *m == row.message), "{}: not in SERVER_MESSAGES", row.name);
         }
         assert_eq!(SERVER_MESSAGES.len(), ROWS.len());
     }
@@ -1211,17 +1157,11 @@ mod tests {
     #[test]
     fn message_decides_before_code() {
         // a known message with a code it never arrives with still maps by message
-        let err = Error::from_grpc(
-            Internal,
-            "etcdserver: mvcc: required revision has been compacted",
-        );
+        let err = Error::from_grpc(Internal, "etcdserver: mvcc: required revision has been compacted");
         assert_eq!(err.kind(), ErrorKind::Compacted);
         assert_eq!(err.grpc_code(), Some(Internal));
         // near misses are not matched
-        let err = Error::from_grpc(
-            OutOfRange,
-            "etcdserver: mvcc: required revision has been compacted.",
-        );
+        let err = Error::from_grpc(OutOfRange, "etcdserver: mvcc: required revision has been compacted.");
         assert_eq!(err.kind(), ErrorKind::Other);
         let err = Error::from_grpc(Unavailable, "etcdserver: request timed out, somehow");
         assert_eq!(err.kind(), ErrorKind::Unavailable);
@@ -1255,28 +1195,14 @@ mod tests {
             assert_eq!(err.message(), "something the server said");
         }
         // what gRPC itself sends
+        assert_eq!(Error::from_grpc(Cancelled, "context canceled").kind(), ErrorKind::Canceled);
+        assert_eq!(Error::from_grpc(DeadlineExceeded, "context deadline exceeded").kind(), ErrorKind::DeadlineExceeded);
         assert_eq!(
-            Error::from_grpc(Cancelled, "context canceled").kind(),
-            ErrorKind::Canceled
-        );
-        assert_eq!(
-            Error::from_grpc(DeadlineExceeded, "context deadline exceeded").kind(),
-            ErrorKind::DeadlineExceeded
-        );
-        assert_eq!(
-            Error::from_grpc(
-                ResourceExhausted,
-                "grpc: received message larger than max (5 vs. 4)"
-            )
-            .kind(),
+            Error::from_grpc(ResourceExhausted, "grpc: received message larger than max (5 vs. 4)").kind(),
             ErrorKind::ResourceExhausted
         );
         assert_eq!(
-            Error::from_grpc(
-                Unimplemented,
-                "unknown method RangeStream for service etcdserverpb.KV"
-            )
-            .kind(),
+            Error::from_grpc(Unimplemented, "unknown method RangeStream for service etcdserverpb.KV").kind(),
             ErrorKind::Unimplemented
         );
     }
@@ -1286,60 +1212,45 @@ mod tests {
         let cases = [
             ("rpc error: code = PermissionDenied desc = etcdserver: permission denied", ErrorKind::PermissionDenied),
             ("rpc error: code = Unauthenticated desc = etcdserver: invalid auth token", ErrorKind::InvalidAuthToken),
-            ("rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old", ErrorKind::AuthOldRevision),
+            (
+                "rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old",
+                ErrorKind::AuthOldRevision,
+            ),
             ("rpc error: code = InvalidArgument desc = etcdserver: user name is empty", ErrorKind::UserEmpty),
             // not a printed status, but contains an auth message
             ("watch refused: etcdserver: permission denied", ErrorKind::PermissionDenied),
         ];
         for (text, kind) in cases {
-            assert_eq!(
-                Error::from_grpc(FailedPrecondition, text).kind(),
-                kind,
-                "{text}"
-            );
+            assert_eq!(Error::from_grpc(FailedPrecondition, text).kind(), kind, "{text}");
             assert_eq!(Error::from_grpc(FailedPrecondition, text).message(), text);
         }
         // a non-auth message is not matched by "contains", only as a printed status
+        assert_eq!(Error::from_grpc(Unknown, "wrapped: etcdserver: no leader").kind(), ErrorKind::Other);
         assert_eq!(
-            Error::from_grpc(Unknown, "wrapped: etcdserver: no leader").kind(),
-            ErrorKind::Other
-        );
-        assert_eq!(
-            Error::from_grpc(
-                Unknown,
-                "rpc error: code = Unavailable desc = etcdserver: no leader"
-            )
-            .kind(),
+            Error::from_grpc(Unknown, "rpc error: code = Unavailable desc = etcdserver: no leader").kind(),
             ErrorKind::NoLeader
         );
     }
 
     #[test]
     fn watch_cancel_reasons() {
-        let err = Error::from_watch_cancel_reason(
-            "rpc error: code = PermissionDenied desc = etcdserver: permission denied",
-        );
+        let err =
+            Error::from_watch_cancel_reason("rpc error: code = PermissionDenied desc = etcdserver: permission denied");
         assert_eq!(err.kind(), ErrorKind::PermissionDenied);
         assert_eq!(err.grpc_code(), Some(PermissionDenied));
 
-        let err = Error::from_watch_cancel_reason(
-            "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token",
-        );
+        let err =
+            Error::from_watch_cancel_reason("rpc error: code = Unauthenticated desc = etcdserver: invalid auth token");
         assert_eq!(err.kind(), ErrorKind::InvalidAuthToken);
         assert_eq!(err.grpc_code(), Some(Unauthenticated));
         assert!(err.wants_token_refresh());
 
-        let err = Error::from_watch_cancel_reason(
-            "etcdserver: mvcc: required revision has been compacted",
-        );
+        let err = Error::from_watch_cancel_reason("etcdserver: mvcc: required revision has been compacted");
         assert_eq!(err.kind(), ErrorKind::Compacted);
         assert_eq!(err.grpc_code(), Some(FailedPrecondition));
 
         for (reason, kind) in [
-            (
-                "mvcc: duplicate watch ID provided on the WatchStream",
-                ErrorKind::WatcherDuplicateId,
-            ),
+            ("mvcc: duplicate watch ID provided on the WatchStream", ErrorKind::WatcherDuplicateId),
             ("mvcc: watcher range is empty", ErrorKind::EmptyWatcherRange),
             ("something new", ErrorKind::Other),
         ] {
@@ -1370,27 +1281,15 @@ mod tests {
         // representative server errors, by what they arrive as
         let not_retryable = [
             (InvalidArgument, "etcdserver: key is not provided"),
-            (
-                OutOfRange,
-                "etcdserver: mvcc: required revision has been compacted",
-            ),
+            (OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
             (FailedPrecondition, "etcdserver: not leader"),
             (Unavailable, "etcdserver: not capable"), // 3.5 code; 3.6 says FailedPrecondition
-            (
-                Unavailable,
-                "etcdserver: cluster version not found during downgrade",
-            ),
+            (Unavailable, "etcdserver: cluster version not found during downgrade"),
             (Unknown, "etcdserver: too many requests"),
-            (
-                InvalidArgument,
-                "etcdserver: authentication failed, invalid user ID or password",
-            ),
+            (InvalidArgument, "etcdserver: authentication failed, invalid user ID or password"),
             (Unauthenticated, "etcdserver: invalid auth token"),
             (PermissionDenied, "etcdserver: permission denied"),
-            (
-                ResourceExhausted,
-                "etcdserver: mvcc: database space exceeded",
-            ),
+            (ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
             (DataLoss, "etcdserver: corrupt cluster"),
             (DeadlineExceeded, "context deadline exceeded"),
             (Cancelled, "context canceled"),
@@ -1403,10 +1302,7 @@ mod tests {
             (Unavailable, "etcdserver: no leader"),
             (Unavailable, "etcdserver: request timed out"),
             (Unavailable, "etcdserver: rpc not supported for learner"),
-            (
-                FailedPrecondition,
-                "etcdserver: rpc not supported for learner",
-            ),
+            (FailedPrecondition, "etcdserver: rpc not supported for learner"),
             (Unavailable, "transport is closing"),
         ] {
             assert!(Error::from_grpc(code, message).is_retryable(), "{message}");
@@ -1424,47 +1320,27 @@ mod tests {
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("write outcome unknown"));
 
-        assert!(
-            !Error::from_grpc(InvalidArgument, "etcdserver: key is not provided")
-                .write_may_have_applied()
-        );
+        assert!(!Error::from_grpc(InvalidArgument, "etcdserver: key is not provided").write_may_have_applied());
         assert!(!Error::from_grpc(Unavailable, "etcdserver: no leader").write_may_have_applied());
-        assert!(
-            !Error::from_grpc(Unknown, "etcdserver: too many requests").write_may_have_applied()
-        );
+        assert!(!Error::from_grpc(Unknown, "etcdserver: too many requests").write_may_have_applied());
         assert!(Error::from_grpc(Unknown, "what is this").write_may_have_applied());
         assert!(Error::new(ErrorKind::DeadlineExceeded, "deadline").write_may_have_applied());
     }
 
     #[test]
     fn token_refresh_kinds() {
-        assert!(
-            Error::from_grpc(Unauthenticated, "etcdserver: invalid auth token")
-                .wants_token_refresh()
-        );
-        assert!(
-            Error::from_grpc(InvalidArgument, "etcdserver: revision of auth store is old")
-                .wants_token_refresh()
-        );
-        assert!(
-            Error::from_grpc(InvalidArgument, "etcdserver: user name is empty")
-                .wants_token_refresh()
-        );
-        assert!(!Error::from_grpc(
-            InvalidArgument,
-            "etcdserver: authentication failed, invalid user ID or password"
-        )
-        .wants_token_refresh());
-        assert!(
-            !Error::from_grpc(PermissionDenied, "etcdserver: permission denied")
-                .wants_token_refresh()
-        );
+        assert!(Error::from_grpc(Unauthenticated, "etcdserver: invalid auth token").wants_token_refresh());
+        assert!(Error::from_grpc(InvalidArgument, "etcdserver: revision of auth store is old").wants_token_refresh());
+        assert!(Error::from_grpc(InvalidArgument, "etcdserver: user name is empty").wants_token_refresh());
+        assert!(!Error::from_grpc(InvalidArgument, "etcdserver: authentication failed, invalid user ID or password")
+            .wants_token_refresh());
+        assert!(!Error::from_grpc(PermissionDenied, "etcdserver: permission denied").wants_token_refresh());
     }
 
     #[test]
     fn display_is_one_line_with_message_kind_code_endpoint() {
-        let err = Error::from_grpc(InvalidArgument, "etcdserver: key is not provided")
-            .with_endpoint("http://10.0.0.1:2379");
+        let err =
+            Error::from_grpc(InvalidArgument, "etcdserver: key is not provided").with_endpoint("http://10.0.0.1:2379");
         assert_eq!(
             err.to_string(),
             "etcdserver: key is not provided (EmptyKey, code InvalidArgument, endpoint http://10.0.0.1:2379)"
@@ -1494,10 +1370,7 @@ mod tests {
     fn endpoint_never_carries_credentials() {
         let cases = [
             ("http://user:secret@10.0.0.1:2379", "http://10.0.0.1:2379"),
-            (
-                "https://user:secret@etcd.example:2379/path?x=1",
-                "https://etcd.example:2379/path?x=1",
-            ),
+            ("https://user:secret@etcd.example:2379/path?x=1", "https://etcd.example:2379/path?x=1"),
             ("user:secret@10.0.0.1:2379", "10.0.0.1:2379"),
             ("http://10.0.0.1:2379", "http://10.0.0.1:2379"),
             ("10.0.0.1:2379", "10.0.0.1:2379"),
@@ -1522,9 +1395,8 @@ mod tests {
 
     #[test]
     fn source_chain_and_debug() {
-        let err = Error::new(ErrorKind::Tls, "handshake failed")
-            .with_source(Cause)
-            .with_endpoint("https://10.0.0.1:2379");
+        let err =
+            Error::new(ErrorKind::Tls, "handshake failed").with_source(Cause).with_endpoint("https://10.0.0.1:2379");
         let source = err.source().expect("source kept");
         assert_eq!(source.to_string(), "the cause");
         assert!(source.downcast_ref::<Cause>().is_some());
@@ -1535,20 +1407,12 @@ mod tests {
         assert!(debug.starts_with("Error {"), "{debug}");
         assert!(debug.contains("kind: Tls"), "{debug}");
         assert!(debug.contains("message: \"handshake failed\""), "{debug}");
-        assert!(
-            debug.contains("endpoint: \"https://10.0.0.1:2379\""),
-            "{debug}"
-        );
+        assert!(debug.contains("endpoint: \"https://10.0.0.1:2379\""), "{debug}");
         assert!(debug.contains("source: Cause"), "{debug}");
         assert!(!debug.contains("code"), "{debug}");
 
-        let debug = format!(
-            "{:?}",
-            Error::from_grpc(
-                OutOfRange,
-                "etcdserver: mvcc: required revision has been compacted"
-            )
-        );
+        let debug =
+            format!("{:?}", Error::from_grpc(OutOfRange, "etcdserver: mvcc: required revision has been compacted"));
         assert!(debug.contains("code: OutOfRange"), "{debug}");
         assert!(Error::invalid_argument("x").source().is_none());
     }
@@ -1558,10 +1422,7 @@ mod tests {
         fn assert_traits<T: Send + Sync + 'static + StdError + Clone>() {}
         assert_traits::<Error>();
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-        assert_eq!(
-            std::mem::size_of::<Result<()>>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(std::mem::size_of::<Result<()>>(), std::mem::size_of::<usize>());
         // usable as a boxed dynamic error
         let boxed: Box<dyn StdError + Send + Sync> = Box::new(Error::invalid_argument("x"));
         assert!(boxed.to_string().contains("InvalidArgument"));
@@ -1579,10 +1440,7 @@ mod tests {
         for n in [-1, 17, 100, i32::MAX, i32::MIN] {
             assert_eq!(GrpcCode::from_i32(n), GrpcCode::Unknown);
         }
-        assert_eq!(
-            GrpcCode::from_go_name("Canceled"),
-            Some(GrpcCode::Cancelled)
-        );
+        assert_eq!(GrpcCode::from_go_name("Canceled"), Some(GrpcCode::Cancelled));
         assert_eq!(GrpcCode::from_go_name("OK"), Some(GrpcCode::Ok));
         assert_eq!(GrpcCode::from_go_name("Nope"), None);
     }

@@ -66,6 +66,15 @@ pub mod kv;
 pub mod pb;
 mod transport;
 
+pub mod auth;
+pub mod cluster;
+pub mod concurrency;
+pub mod election;
+pub mod lease;
+pub mod lock;
+pub mod maintenance;
+pub mod watch;
+
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

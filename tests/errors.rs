@@ -1,5 +1,6 @@
 //! Every error kind a real etcd can be driven to, as the typed client sees
 //! it; plus the ones the client finds itself before any round trip.
+#![cfg(feature = "testkit")]
 
 mod support;
 
@@ -53,7 +54,10 @@ async fn txn_too_many_ops_and_duplicate_key() -> TestResult {
     let twice = client.txn().and_then([Put::new(key(&p, "same"), "1"), Put::new(key(&p, "same"), "2")]);
     assert_eq!(kind(twice.await).0, ErrorKind::DuplicateKey);
     // A nested txn writing the same key as its parent is a duplicate too.
-    let nested = client.txn().and_then([Put::new(key(&p, "n"), "1").into(), etcd_raw::TxnOp::from(Txn::new().and_then([Put::new(key(&p, "n"), "2")]))]);
+    let nested = client.txn().and_then([
+        Put::new(key(&p, "n"), "1").into(),
+        etcd_raw::TxnOp::from(Txn::new().and_then([Put::new(key(&p, "n"), "2")])),
+    ]);
     assert_eq!(kind(nested.await).0, ErrorKind::DuplicateKey);
     Ok(())
 }
@@ -80,10 +84,12 @@ async fn lease_errors() -> TestResult {
     let (missing, code) = kind(client.put(key(&p, "k"), "v").lease(0x7eed_beef).await);
     assert_eq!((missing, code), (ErrorKind::LeaseNotFound, Some(GrpcCode::NotFound)));
     let mut lease = LeaseClient::new(client.raw_channel());
-    let too_long = lease.lease_grant(LeaseGrantRequest { ttl: 9_000_000_001, id: 0 }).await.err().ok_or("huge TTL accepted")?;
+    let too_long =
+        lease.lease_grant(LeaseGrantRequest { ttl: 9_000_000_001, id: 0 }).await.err().ok_or("huge TTL accepted")?;
     assert_eq!(Error::from_status(too_long.code() as i32, too_long.message()).kind(), ErrorKind::LeaseTtlTooLarge);
     let id = lease.lease_grant(LeaseGrantRequest { ttl: 30, id: 0 }).await?.into_inner().id;
-    let again = lease.lease_grant(LeaseGrantRequest { ttl: 30, id }).await.err().ok_or("duplicate lease id accepted")?;
+    let again =
+        lease.lease_grant(LeaseGrantRequest { ttl: 30, id }).await.err().ok_or("duplicate lease id accepted")?;
     assert_eq!(Error::from_status(again.code() as i32, again.message()).kind(), ErrorKind::LeaseExist);
     Ok(())
 }
@@ -123,7 +129,8 @@ async fn rpc_the_server_lacks_is_unimplemented_not_a_hang() -> TestResult {
     let mut raw = KvClient::new(client.raw_channel());
     let started = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut stream = raw.range_stream(RangeRequest { key: key(&p, "k").into(), ..Default::default() }).await?.into_inner();
+        let mut stream =
+            raw.range_stream(RangeRequest { key: key(&p, "k").into(), ..Default::default() }).await?.into_inner();
         stream.message().await
     })
     .await?;

@@ -1,5 +1,6 @@
 //! KV against a real etcd: every option of put, get, delete, txn.
 //! All tests share one server and keep to their own key prefix.
+#![cfg(feature = "testkit")]
 
 mod support;
 
@@ -23,7 +24,10 @@ async fn put_then_get_returns_every_field() -> TestResult {
     assert_eq!(got.count(), 1);
     let kv = &got.kvs()[0];
     assert_eq!((kv.key.as_ref(), kv.value.as_ref()), (key(&p, "a").as_slice(), &b"1"[..]));
-    assert_eq!((kv.create_revision, kv.mod_revision, kv.version, kv.lease), (put.header().revision, put.header().revision, 1, 0));
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision, kv.version, kv.lease),
+        (put.header().revision, put.header().revision, 1, 0)
+    );
     assert_eq!(kv.value_str()?, "1");
     assert!(got.header().revision >= put.header().revision);
     // A second put bumps version and mod revision, keeps create revision.
@@ -84,7 +88,10 @@ async fn get_ranges_limits_and_counts() -> TestResult {
     assert_eq!(names(&client.get(p.clone()).prefix().await?, &p), ["a", "b", "c", "d"]);
     assert_eq!(names(&client.get(key(&p, "b")).range_end(key(&p, "d")).await?, &p), ["b", "c"]);
     let limited = client.get(p.clone()).prefix().limit(2).await?;
-    assert_eq!((names(&limited, &p), limited.more(), limited.count()), (vec!["a".to_string(), "b".to_string()], true, 4));
+    assert_eq!(
+        (names(&limited, &p), limited.more(), limited.count()),
+        (vec!["a".to_string(), "b".to_string()], true, 4)
+    );
     let counted = client.get(p.clone()).prefix().count_only().await?;
     assert_eq!((counted.kvs().len(), counted.count()), (0, 4));
     let keys = client.get(p.clone()).prefix().keys_only().await?;

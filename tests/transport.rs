@@ -1,5 +1,6 @@
 //! The request path under faults, against real etcd processes of its own:
 //! hung (SIGSTOPped) servers, dead and hung endpoints, killed members.
+#![cfg(feature = "testkit")]
 
 mod support;
 
@@ -51,7 +52,11 @@ async fn paused_server_fails_with_deadline_exceeded_on_time() -> TestResult {
     assert!(short.is_err(), "dialing a stopped server must fail");
     let mut raw = KvClient::new(client.raw_channel());
     let started = Instant::now();
-    let raw_read = tokio::time::timeout(Duration::from_secs(10), raw.range(RangeRequest { key: "paused/k".into(), ..Default::default() })).await?;
+    let raw_read = tokio::time::timeout(
+        Duration::from_secs(10),
+        raw.range(RangeRequest { key: "paused/k".into(), ..Default::default() }),
+    )
+    .await?;
     let status = raw_read.err().ok_or("raw read answered by a stopped server")?;
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
     assert!(started.elapsed() <= Duration::from_secs(5) + SLACK);

@@ -1,11 +1,11 @@
 //! Compact: discard the key-value history before a revision.
 
-use std::future::IntoFuture;
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{CompactionRequest, CompactionResponse};
 use crate::transport::rpc;
 use crate::Client;
+use std::future::IntoFuture;
 
 /// A compaction request, from [`Client::compact`].
 #[derive(Clone, Debug)]
@@ -37,7 +37,8 @@ impl<'a> IntoFuture for Compact<'a> {
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
-            let response: CompactionResponse = self.client.transport.unary(&rpc::COMPACT, &self.request, self.options.timeout).await?;
+            let response: CompactionResponse =
+                self.client.transport.unary(&rpc::COMPACT, &self.request, self.options.timeout).await?;
             Ok(CompactResponse(response))
         })
     }

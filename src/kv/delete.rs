@@ -1,7 +1,7 @@
 //! Delete: remove one key or a range of keys.
 
-use std::future::IntoFuture;
 use bytes::Bytes;
+use std::future::IntoFuture;
 
 use super::{KeyValue, RangeEnd};
 use crate::call::{CallOptions, ResponseFuture};

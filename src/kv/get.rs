@@ -1,7 +1,7 @@
 //! Get: read one key or a range of keys.
 
-use std::future::IntoFuture;
 use bytes::Bytes;
+use std::future::IntoFuture;
 
 use super::{KeyValue, RangeEnd, SortOrder, SortTarget};
 use crate::call::{CallOptions, ResponseFuture};

@@ -85,7 +85,10 @@ pub(crate) fn header(header: &Option<ResponseHeader>) -> &ResponseHeader {
 /// etcd refuses an empty key; say so before a round trip.
 pub(crate) fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::new(ErrorKind::EmptyKey, "key is not provided (an empty key is only allowed with prefix or from_key)"));
+        return Err(Error::new(
+            ErrorKind::EmptyKey,
+            "key is not provided (an empty key is only allowed with prefix or from_key)",
+        ));
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Put: store a value under a key.
 
-use std::future::IntoFuture;
 use bytes::Bytes;
+use std::future::IntoFuture;
 
 use super::{check_key, KeyValue};
 use crate::call::{CallOptions, ResponseFuture};
@@ -73,7 +73,8 @@ impl<'a> IntoFuture for Put<&'a Client> {
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
             check_key(&self.request.key)?;
-            let response: RawPutResponse = self.client.transport.unary(&rpc::PUT, &self.request, self.options.timeout).await?;
+            let response: RawPutResponse =
+                self.client.transport.unary(&rpc::PUT, &self.request, self.options.timeout).await?;
             Ok(PutResponse(response))
         })
     }

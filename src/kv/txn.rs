@@ -1,14 +1,16 @@
 //! Txn: compares, then a list of operations if they all hold, another if
 //! not, applied atomically at one revision.
 
-use std::future::IntoFuture;
 use bytes::Bytes;
+use std::future::IntoFuture;
 
 use super::{check_key, Delete, DeleteResponse, Get, GetResponse, Put, PutResponse, RangeEnd};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, Result};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use crate::pb::etcdserverpb::{request_op, response_op, Compare as RawCompare, RequestOp, TxnRequest, TxnResponse as RawTxnResponse};
+use crate::pb::etcdserverpb::{
+    request_op, response_op, Compare as RawCompare, RequestOp, TxnRequest, TxnResponse as RawTxnResponse,
+};
 use crate::transport::rpc;
 use crate::Client;
 
@@ -30,7 +32,13 @@ pub struct Txn<C = ()> {
 impl Txn<()> {
     /// An empty transaction, for nesting.
     pub fn new() -> Txn<()> {
-        Txn { compares: Vec::new(), success: Vec::new(), failure: Vec::new(), options: CallOptions::default(), client: () }
+        Txn {
+            compares: Vec::new(),
+            success: Vec::new(),
+            failure: Vec::new(),
+            options: CallOptions::default(),
+            client: (),
+        }
     }
 
     pub(crate) fn bind(self, client: &Client) -> Txn<&Client> {

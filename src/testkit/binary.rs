@@ -32,18 +32,12 @@ impl EtcdBinary {
     pub fn locate() -> Result<EtcdBinary, TestkitError> {
         if let Some(bin) = env_path("ETCD_BIN") {
             if !bin.is_file() {
-                return Err(not_found(format!(
-                    "ETCD_BIN={} is not a file",
-                    bin.display()
-                )));
+                return Err(not_found(format!("ETCD_BIN={} is not a file", bin.display())));
             }
             let ctl = env_path("ETCDCTL_BIN").or_else(|| sibling_ctl(&bin));
             return EtcdBinary::with_etcdctl(bin, ctl);
         }
-        match env::var("ETCD_VERSION")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
+        match env::var("ETCD_VERSION").ok().filter(|v| !v.trim().is_empty()) {
             Some(version) => find_version(version.trim(), true),
             None => find_version(DEFAULT_VERSION, false),
         }
@@ -63,16 +57,9 @@ impl EtcdBinary {
     }
 
     /// Uses the given etcd and etcdctl binaries; runs `etcd --version` to learn the version.
-    pub fn with_etcdctl(
-        etcd: PathBuf,
-        etcdctl: Option<PathBuf>,
-    ) -> Result<EtcdBinary, TestkitError> {
+    pub fn with_etcdctl(etcd: PathBuf, etcdctl: Option<PathBuf>) -> Result<EtcdBinary, TestkitError> {
         let version = read_version(&etcd)?;
-        Ok(EtcdBinary {
-            etcd,
-            etcdctl,
-            version,
-        })
+        Ok(EtcdBinary { etcd, etcdctl, version })
     }
 
     /// The major and minor version, e.g. `(3, 5)`; `(0, 0)` if the version does not parse.
@@ -91,9 +78,7 @@ fn find_version(version: &str, strict: bool) -> Result<EtcdBinary, TestkitError>
         }
     }
     let Some(bin) = on_path("etcd") else {
-        return Err(not_found(format!(
-            "etcd {version} is in no .etcd/ directory and not on PATH"
-        )));
+        return Err(not_found(format!("etcd {version} is in no .etcd/ directory and not on PATH")));
     };
     let ctl = sibling_ctl(&bin).or_else(|| on_path("etcdctl"));
     let found = EtcdBinary::with_etcdctl(bin, ctl)?;
@@ -124,9 +109,7 @@ fn read_version(etcd: &Path) -> Result<String, TestkitError> {
     let mut cmd = Command::new(etcd);
     cmd.arg("--version").stdin(Stdio::null());
     scrub_env(&mut cmd);
-    let out = cmd
-        .output()
-        .map_err(|e| not_found(format!("cannot run `{} --version`: {e}", etcd.display())))?;
+    let out = cmd.output().map_err(|e| not_found(format!("cannot run `{} --version`: {e}", etcd.display())))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let version = text
         .lines()
@@ -145,12 +128,7 @@ fn read_version(etcd: &Path) -> Result<String, TestkitError> {
 fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
     let mut parts = version.trim().trim_start_matches('v').split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor = parts
-        .next()?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
+    let minor = parts.next()?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
     Some((major, minor))
 }
 
@@ -164,9 +142,7 @@ pub(crate) fn scrub_env(cmd: &mut Command) {
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 fn sibling_ctl(etcd: &Path) -> Option<PathBuf> {
@@ -176,16 +152,11 @@ fn sibling_ctl(etcd: &Path) -> Option<PathBuf> {
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path: OsString = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 fn not_found(what: String) -> TestkitError {
-    TestkitError::new(
-        TestkitErrorKind::BinaryNotFound,
-        format!("testkit: {what}; {INSTALL_HINT}"),
-    )
+    TestkitError::new(TestkitErrorKind::BinaryNotFound, format!("testkit: {what}; {INSTALL_HINT}"))
 }
 
 #[cfg(test)]

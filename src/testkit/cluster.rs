@@ -82,14 +82,10 @@ impl ClusterBuilder {
             cluster.members = new_members(self.members)?;
             cluster.initial_cluster = initial_cluster(&cluster.members);
             let all: Vec<usize> = (0..self.members).collect();
-            let started = cluster
-                .launch(&all, "new")
-                .and_then(|()| cluster.wait_for(&all, cluster.timeout));
+            let started = cluster.launch(&all, "new").and_then(|()| cluster.wait_for(&all, cluster.timeout));
             match started {
                 Ok(()) => return Ok(cluster),
-                Err(e) if e.kind() == TestkitErrorKind::AddrInUse && attempt < START_ATTEMPTS => {
-                    attempt += 1
-                }
+                Err(e) if e.kind() == TestkitErrorKind::AddrInUse && attempt < START_ATTEMPTS => attempt += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -110,12 +106,7 @@ pub struct Cluster {
 impl Cluster {
     /// Options for a cluster; see [`ClusterBuilder`].
     pub fn builder() -> ClusterBuilder {
-        ClusterBuilder {
-            members: 1,
-            binary: None,
-            args: Vec::new(),
-            timeout: DEFAULT_TIMEOUT,
-        }
+        ClusterBuilder { members: 1, binary: None, args: Vec::new(), timeout: DEFAULT_TIMEOUT }
     }
 
     /// Starts `members` members with the located binary and waits until all are healthy.
@@ -169,10 +160,7 @@ impl Cluster {
         }
         let mut attempt = 1;
         loop {
-            match self
-                .launch(&[i], "existing")
-                .and_then(|()| self.wait_for(&[i], self.timeout))
-            {
+            match self.launch(&[i], "existing").and_then(|()| self.wait_for(&[i], self.timeout)) {
                 // The old ports must be reused; wait a little for whoever holds one to let go.
                 Err(e) if e.kind() == TestkitErrorKind::AddrInUse && attempt < START_ATTEMPTS => {
                     attempt += 1;
@@ -185,9 +173,7 @@ impl Cluster {
 
     /// Waits until every member that was not killed reports healthy on `/health`.
     pub fn wait_healthy(&self, timeout: Duration) -> Result<(), TestkitError> {
-        let live: Vec<usize> = (0..self.members.len())
-            .filter(|&i| self.members[i].state() != State::Killed)
-            .collect();
+        let live: Vec<usize> = (0..self.members.len()).filter(|&i| self.members[i].state() != State::Killed).collect();
         if live.is_empty() {
             return Err(TestkitError::state(
                 "testkit: every member is killed; restart(i) one before waiting for health",
@@ -214,17 +200,13 @@ impl Cluster {
         };
         let mut cmd = Command::new(ctl);
         scrub_env(&mut cmd);
-        cmd.env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoints().join(",")));
+        cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoints().join(",")));
         Ok(cmd)
     }
 
     fn get(&self, i: usize) -> Result<&Member, TestkitError> {
         self.members.get(i).ok_or_else(|| {
-            TestkitError::state(format!(
-                "testkit: no member {i}; the cluster has members 0..{}",
-                self.members.len()
-            ))
+            TestkitError::state(format!("testkit: no member {i}; the cluster has members 0..{}", self.members.len()))
         })
     }
 
@@ -236,18 +218,13 @@ impl Cluster {
             state,
             extra_args: &self.args,
         };
-        which
-            .iter()
-            .try_for_each(|&i| self.members[i].launch(&launch))
+        which.iter().try_for_each(|&i| self.members[i].launch(&launch))
     }
 
     /// Polls `/health` of the members `which` until all answered healthy once.
     fn wait_for(&self, which: &[usize], timeout: Duration) -> Result<(), TestkitError> {
         let deadline = Instant::now() + timeout;
-        let mut pending: Vec<(usize, String)> = which
-            .iter()
-            .map(|&i| (i, "not asked yet".to_string()))
-            .collect();
+        let mut pending: Vec<(usize, String)> = which.iter().map(|&i| (i, "not asked yet".to_string())).collect();
         loop {
             for (i, reason) in pending.iter_mut() {
                 let member = &self.members[*i];
@@ -310,20 +287,12 @@ fn new_members(n: usize) -> Result<Vec<Member>, TestkitError> {
     let mut members = Vec::with_capacity(n);
     for i in 0..n {
         let dir = dirs::fresh_dir()?;
-        members.push(Member::new(
-            format!("etcd-{i}"),
-            ports[2 * i],
-            ports[2 * i + 1],
-            dir,
-        ));
+        members.push(Member::new(format!("etcd-{i}"), ports[2 * i], ports[2 * i + 1], dir));
     }
     Ok(members)
 }
 
 fn initial_cluster(members: &[Member]) -> String {
-    let pairs: Vec<String> = members
-        .iter()
-        .map(|m| format!("{}={}", m.name(), m.peer_url()))
-        .collect();
+    let pairs: Vec<String> = members.iter().map(|m| format!("{}={}", m.name(), m.peer_url())).collect();
     pairs.join(",")
 }

@@ -26,12 +26,7 @@ pub(crate) fn fresh_dir() -> Result<PathBuf, TestkitError> {
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| {
-            TestkitError::io(
-                format!("create {} (is the temp dir writable?)", dir.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| TestkitError::io(format!("create {} (is the temp dir writable?)", dir.display()), e))?;
     Ok(dir)
 }
 

@@ -29,10 +29,7 @@ pub struct TestkitError {
 
 impl TestkitError {
     pub(crate) fn new(kind: TestkitErrorKind, message: impl Into<String>) -> Self {
-        TestkitError {
-            kind,
-            message: message.into(),
-        }
+        TestkitError { kind, message: message.into() }
     }
 
     /// An I/O failure while doing `what`.

@@ -19,9 +19,7 @@ impl Etcd {
 
     /// Starts one etcd with the builder's binary, flags and timeout (its member count is ignored).
     pub fn start_with(builder: ClusterBuilder) -> Result<Etcd, TestkitError> {
-        Ok(Etcd {
-            cluster: builder.members(1).start()?,
-        })
+        Ok(Etcd { cluster: builder.members(1).start()? })
     }
 
     /// The client URL, `http://127.0.0.1:PORT`.

@@ -55,13 +55,7 @@ pub(crate) struct Launch<'a> {
 
 impl Member {
     pub(crate) fn new(name: String, client_port: u16, peer_port: u16, data_dir: PathBuf) -> Member {
-        Member {
-            name,
-            client_port,
-            peer_port,
-            data_dir,
-            proc: Mutex::new(Proc::default()),
-        }
+        Member { name, client_port, peer_port, data_dir, proc: Mutex::new(Proc::default()) }
     }
 
     /// The member's name (`--name`), e.g. `etcd-0`.
@@ -141,17 +135,11 @@ impl Member {
             .open(&log_path)
             .map_err(|e| TestkitError::io(format!("open {}", log_path.display()), e))?;
         let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let log2 = log
-            .try_clone()
-            .map_err(|e| TestkitError::io("duplicate the log file handle", e))?;
+        let log2 = log.try_clone().map_err(|e| TestkitError::io("duplicate the log file handle", e))?;
         let mut cmd = self.command(launch);
         cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
         let child = spawner::spawn(cmd)?;
-        *proc = Proc {
-            child: Some(child),
-            killed: false,
-            log_offset: offset,
-        };
+        *proc = Proc { child: Some(child), killed: false, log_offset: offset };
         Ok(())
     }
 
@@ -188,9 +176,7 @@ impl Member {
             // Not yet reaped, so the pid is still ours (at worst a zombie).
             send(child.id(), libc::SIGKILL, &self.name)?;
         }
-        child
-            .wait()
-            .map_err(|e| TestkitError::io(format!("wait for member {}", self.name), e))?;
+        child.wait().map_err(|e| TestkitError::io(format!("wait for member {}", self.name), e))?;
         Ok(())
     }
 
@@ -203,10 +189,7 @@ impl Member {
                 return send(child.id(), signal, &self.name);
             }
         }
-        Err(TestkitError::state(format!(
-            "testkit: member {} is not running; restart it first",
-            self.name
-        )))
+        Err(TestkitError::state(format!("testkit: member {} is not running; restart it first", self.name)))
     }
 
     /// One `/health` probe.
@@ -223,11 +206,8 @@ impl Member {
     /// The error for a process that exited while we waited for it.
     pub(crate) fn exited_error(&self, status: &str) -> TestkitError {
         let log = self.startup_log();
-        let kind = if log.contains("address already in use") {
-            TestkitErrorKind::AddrInUse
-        } else {
-            TestkitErrorKind::Exited
-        };
+        let kind =
+            if log.contains("address already in use") { TestkitErrorKind::AddrInUse } else { TestkitErrorKind::Exited };
         TestkitError::new(
             kind,
             format!(
@@ -240,9 +220,7 @@ impl Member {
     }
 
     fn lock(&self) -> MutexGuard<'_, Proc> {
-        self.proc
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.proc.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -254,18 +232,12 @@ impl Drop for Member {
 }
 
 fn send(pid: u32, signal: libc::c_int, name: &str) -> Result<(), TestkitError> {
-    let pid = libc::pid_t::try_from(pid).map_err(|_| {
-        TestkitError::state(format!(
-            "testkit: pid {pid} of member {name} is out of range"
-        ))
-    })?;
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| TestkitError::state(format!("testkit: pid {pid} of member {name} is out of range")))?;
     // SAFETY: kill has no memory effects; pid belongs to our unreaped child.
     if unsafe { libc::kill(pid, signal) } != 0 {
         let err = std::io::Error::last_os_error();
-        return Err(TestkitError::io(
-            format!("send signal {signal} to member {name} (pid {pid})"),
-            err,
-        ));
+        return Err(TestkitError::io(format!("send signal {signal} to member {name} (pid {pid})"), err));
     }
     Ok(())
 }

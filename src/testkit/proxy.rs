@@ -53,21 +53,14 @@ impl Proxy {
     pub fn start(target: SocketAddr) -> Result<Proxy, TestkitError> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(|e| TestkitError::io("bind the proxy to 127.0.0.1:0", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| TestkitError::io("read the proxy's address", e))?;
+        let addr = listener.local_addr().map_err(|e| TestkitError::io("read the proxy's address", e))?;
         let shared = Arc::new(Shared::default());
         let for_thread = Arc::clone(&shared);
         let acceptor = thread::Builder::new()
             .name(format!("etcd-raw-proxy-{}", addr.port()))
             .spawn(move || accept_loop(listener, target, for_thread))
             .map_err(|e| TestkitError::io("start the proxy thread", e))?;
-        Ok(Proxy {
-            addr,
-            target,
-            shared,
-            acceptor: Some(acceptor),
-        })
+        Ok(Proxy { addr, target, shared, acceptor: Some(acceptor) })
     }
 
     /// The proxy's URL, `http://127.0.0.1:PORT`.
@@ -131,9 +124,7 @@ impl Drop for Proxy {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -150,10 +141,7 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared>) {
             }
             let generation = state.generation;
             while state.blocked && !state.stopped && state.generation == generation {
-                state = shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                state = shared.changed.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
             }
             if state.stopped {
                 return;
@@ -175,12 +163,9 @@ fn forward(client: TcpStream, target: SocketAddr, generation: u64, shared: &Arc<
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let (Ok(c2), Ok(u2), Ok(c3), Ok(u3)) = (
-        client.try_clone(),
-        upstream.try_clone(),
-        client.try_clone(),
-        upstream.try_clone(),
-    ) else {
+    let (Ok(c2), Ok(u2), Ok(c3), Ok(u3)) =
+        (client.try_clone(), upstream.try_clone(), client.try_clone(), upstream.try_clone())
+    else {
         return;
     };
     let id = {
@@ -190,21 +175,12 @@ fn forward(client: TcpStream, target: SocketAddr, generation: u64, shared: &Arc<
         }
         let id = state.next_id;
         state.next_id += 1;
-        state.conns.insert(
-            id,
-            Conn {
-                client: c3,
-                upstream: u3,
-                done: 0,
-            },
-        );
+        state.conns.insert(id, Conn { client: c3, upstream: u3, done: 0 });
         id
     };
     let spawn = |from: TcpStream, to: TcpStream| {
         let shared = Arc::clone(shared);
-        thread::Builder::new()
-            .name("etcd-raw-proxy-pump".into())
-            .spawn(move || pump(from, to, id, &shared))
+        thread::Builder::new().name("etcd-raw-proxy-pump".into()).spawn(move || pump(from, to, id, &shared))
     };
     if spawn(client, u2).is_err() || spawn(upstream, c2).is_err() {
         if let Some(conn) = shared.lock().conns.remove(&id) {

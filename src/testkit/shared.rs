@@ -17,10 +17,7 @@ static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub fn shared() -> Result<&'static Etcd, TestkitError> {
     // The process is killed with SIGKILL by the kernel when this process exits (see spawner),
     // and its directory is removed by the first test run after that.
-    SHARED
-        .get_or_init(Etcd::start)
-        .as_ref()
-        .map_err(Clone::clone)
+    SHARED.get_or_init(Etcd::start).as_ref().map_err(Clone::clone)
 }
 
 /// A key prefix unique to the calling test in this process: `<test_name>/<pid>-<n>/`.

@@ -22,17 +22,12 @@ pub(crate) fn spawn(mut cmd: Command) -> Result<Child, TestkitError> {
     set_parent_death_signal(&mut cmd);
     let program = cmd.get_program().to_string_lossy().into_owned();
     let spawner = SPAWNER.get_or_init(start_thread).as_ref().map_err(|e| {
-        TestkitError::state(format!(
-            "testkit: cannot start the spawner thread: {e}; check thread limits"
-        ))
+        TestkitError::state(format!("testkit: cannot start the spawner thread: {e}; check thread limits"))
     })?;
     let (reply_tx, reply_rx) = channel();
-    let gone =
-        || TestkitError::state("testkit: the spawner thread is gone; a previous spawn crashed it");
+    let gone = || TestkitError::state("testkit: the spawner thread is gone; a previous spawn crashed it");
     {
-        let sender = spawner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sender = spawner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         sender.send((cmd, reply_tx)).map_err(|_| gone())?;
     }
     reply_rx
@@ -63,14 +58,7 @@ fn set_parent_death_signal(cmd: &mut Command) {
     // async-signal-safe functions (prctl, getppid); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             // The parent may have died before prctl took effect; then nobody would kill us.

@@ -19,9 +19,7 @@ fn v351() -> Result<EtcdBinary, TestkitError> {
 fn gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
     }
 }
 
@@ -44,10 +42,7 @@ fn single_member_answers_health_and_cleans_up() -> TestResult {
     assert!(etcd.endpoint().starts_with("http://127.0.0.1:"));
     super::health::check(etcd.member(0).client_addr(), Duration::from_secs(2))?;
     let member = etcd.member(0);
-    let (pid, dir) = (
-        member.pid().ok_or("no pid")?,
-        member.data_dir().to_path_buf(),
-    );
+    let (pid, dir) = (member.pid().ok_or("no pid")?, member.data_dir().to_path_buf());
     assert!(member.is_running() && dir.join("member").is_dir() && member.log_path().is_file());
     drop(etcd);
     assert!(wait_gone(pid), "etcd pid {pid} still alive after drop");
@@ -62,9 +57,7 @@ fn three_members_kill_restart_pause_resume() -> TestResult {
     let ctl = |cluster: &Cluster, args: &[&str]| -> Result<String, Box<dyn Error>> {
         let out = cluster.etcdctl()?.args(args).output()?;
         if !out.status.success() {
-            return Err(
-                format!("etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
-            );
+            return Err(format!("etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
@@ -75,40 +68,19 @@ fn three_members_kill_restart_pause_resume() -> TestResult {
     assert!(!cluster.member(1).is_running() && cluster.member(1).pid().is_none());
     assert!(gone(old_pid));
     cluster.wait_healthy(Duration::from_secs(10))?; // the two live members
-    assert_eq!(
-        cluster.pause(1).map_err(|e| e.kind()),
-        Err(TestkitErrorKind::InvalidState)
-    );
+    assert_eq!(cluster.pause(1).map_err(|e| e.kind()), Err(TestkitErrorKind::InvalidState));
     ctl(&cluster, &["put", "k", "v2"])?;
 
     cluster.restart(1)?;
     assert!(cluster.member(1).is_running());
     let url = cluster.member(1).client_url();
-    let got = ctl(
-        &cluster,
-        &[
-            "get",
-            "k",
-            "--print-value-only",
-            "--consistency=s",
-            &format!("--endpoints={url}"),
-        ],
-    )?;
+    let got = ctl(&cluster, &["get", "k", "--print-value-only", "--consistency=s", &format!("--endpoints={url}")])?;
     assert_eq!(got.trim(), "v2", "restarted member did not catch up");
-    assert_eq!(
-        cluster.restart(1).map_err(|e| e.kind()),
-        Err(TestkitErrorKind::InvalidState)
-    );
+    assert_eq!(cluster.restart(1).map_err(|e| e.kind()), Err(TestkitErrorKind::InvalidState));
 
     cluster.pause(1)?;
-    assert!(
-        cluster.member(1).is_running(),
-        "a paused member is still running"
-    );
-    let err = cluster
-        .wait_healthy(Duration::from_millis(800))
-        .err()
-        .ok_or("paused member reported healthy")?;
+    assert!(cluster.member(1).is_running(), "a paused member is still running");
+    let err = cluster.wait_healthy(Duration::from_millis(800)).err().ok_or("paused member reported healthy")?;
     assert_eq!(err.kind(), TestkitErrorKind::Timeout);
     assert!(err.to_string().contains("etcd-1"), "{err}");
     cluster.resume(1)?;
@@ -118,11 +90,7 @@ fn three_members_kill_restart_pause_resume() -> TestResult {
 
 #[test]
 fn bad_indexes_and_sizes_are_errors() -> TestResult {
-    let err = Cluster::builder()
-        .members(0)
-        .start()
-        .err()
-        .ok_or("0 members started")?;
+    let err = Cluster::builder().members(0).start().err().ok_or("0 members started")?;
     assert_eq!(err.kind(), TestkitErrorKind::InvalidState);
     let etcd = shared()?;
     for e in [etcd.pause(7), etcd.resume(7)] {
@@ -160,9 +128,7 @@ fn etcd_3_4_starts_too() -> TestResult {
 #[test]
 fn a_failing_start_quotes_the_log() -> TestResult {
     let builder = Cluster::builder().binary(v351()?).arg("--no-such-flag");
-    let err = Etcd::start_with(builder)
-        .err()
-        .ok_or("etcd accepted --no-such-flag")?;
+    let err = Etcd::start_with(builder).err().ok_or("etcd accepted --no-such-flag")?;
     assert_eq!(err.kind(), TestkitErrorKind::Exited);
     assert!(err.to_string().contains("no-such-flag"), "{err}");
     Ok(())
@@ -205,10 +171,7 @@ fn proxy_forwards_cuts_and_blocks() -> TestResult {
 
     proxy.cut();
     let mut buf = [0u8; 8];
-    assert!(
-        matches!(a.read(&mut buf), Ok(0) | Err(_)),
-        "cut connection still open"
-    );
+    assert!(matches!(a.read(&mut buf), Ok(0) | Err(_)), "cut connection still open");
     assert_eq!(proxy.active(), 0);
 
     let mut b = TcpStream::connect(proxy.addr())?;
@@ -220,11 +183,7 @@ fn proxy_forwards_cuts_and_blocks() -> TestResult {
     c.set_read_timeout(Some(Duration::from_millis(300)))?;
     c.write_all(b"held")?;
     assert!(c.read(&mut buf).is_err(), "a blocked proxy forwarded bytes");
-    assert_eq!(
-        round_trip(&mut b, b"old ok")?,
-        b"old ok",
-        "block must not stop current connections"
-    );
+    assert_eq!(round_trip(&mut b, b"old ok")?, b"old ok", "block must not stop current connections");
     proxy.block(false);
     c.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut got = [0u8; 4];
@@ -234,14 +193,8 @@ fn proxy_forwards_cuts_and_blocks() -> TestResult {
 
     let addr = proxy.addr();
     drop(proxy);
-    assert!(
-        matches!(b.read(&mut buf), Ok(0) | Err(_)),
-        "connection survived the proxy's drop"
-    );
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "proxy still listening after drop"
-    );
+    assert!(matches!(b.read(&mut buf), Ok(0) | Err(_)), "connection survived the proxy's drop");
+    assert!(TcpStream::connect(addr).is_err(), "proxy still listening after drop");
     Ok(())
 }
 
@@ -263,12 +216,7 @@ fn abort_helper() {
     if std::env::var_os("ETCD_RAW_TESTKIT_ABORT_HELPER").is_none() {
         return;
     }
-    match shared().map(|etcd| {
-        (
-            etcd.member(0).pid(),
-            etcd.member(0).data_dir().to_path_buf(),
-        )
-    }) {
+    match shared().map(|etcd| (etcd.member(0).pid(), etcd.member(0).data_dir().to_path_buf())) {
         Ok((Some(pid), dir)) => println!("\nETCD_PID={pid}\nETCD_DIR={}", dir.display()),
         other => println!("\nETCD_FAILED={other:?}"),
     }
@@ -278,18 +226,9 @@ fn abort_helper() {
 
 #[test]
 fn etcd_dies_with_an_aborting_test_process() -> TestResult {
-    let path = module_path!()
-        .split_once("::")
-        .map(|(_, rest)| rest)
-        .unwrap_or(module_path!());
+    let path = module_path!().split_once("::").map(|(_, rest)| rest).unwrap_or(module_path!());
     let out = Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            &format!("{path}::abort_helper"),
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", &format!("{path}::abort_helper"), "--ignored", "--nocapture", "--test-threads=1"])
         .env("ETCD_RAW_TESTKIT_ABORT_HELPER", "1")
         .stdin(Stdio::null())
         .output()?;
@@ -297,19 +236,11 @@ fn etcd_dies_with_an_aborting_test_process() -> TestResult {
     let pid: u32 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("ETCD_PID="))
-        .ok_or_else(|| {
-            format!(
-                "helper printed no pid: {stdout} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?
+        .ok_or_else(|| format!("helper printed no pid: {stdout} {}", String::from_utf8_lossy(&out.stderr)))?
         .trim()
         .parse()?;
     assert!(!out.status.success(), "helper was meant to abort");
-    assert!(
-        wait_gone(pid),
-        "etcd {pid} outlived its aborted test process"
-    );
+    assert!(wait_gone(pid), "etcd {pid} outlived its aborted test process");
     if let Some(dir) = stdout.lines().find_map(|l| l.strip_prefix("ETCD_DIR=")) {
         let _ = std::fs::remove_dir_all(dir.trim());
     }
@@ -321,21 +252,10 @@ fn a_taken_port_is_reported_as_addr_in_use() -> TestResult {
     use super::member::{Launch, Member};
     let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let peer = super::ports::free_ports(1)?[0];
-    let member = Member::new(
-        "etcd-0".into(),
-        taken.local_addr()?.port(),
-        peer,
-        super::dirs::fresh_dir()?,
-    );
+    let member = Member::new("etcd-0".into(), taken.local_addr()?.port(), peer, super::dirs::fresh_dir()?);
     let binary = v351()?;
     let initial = format!("etcd-0={}", member.peer_url());
-    let launch = Launch {
-        binary: &binary,
-        initial_cluster: &initial,
-        token: "t",
-        state: "new",
-        extra_args: &[],
-    };
+    let launch = Launch { binary: &binary, initial_cluster: &initial, token: "t", state: "new", extra_args: &[] };
     member.launch(&launch)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while member.is_running() && Instant::now() < deadline {
@@ -343,10 +263,7 @@ fn a_taken_port_is_reported_as_addr_in_use() -> TestResult {
     }
     match member.state() {
         super::member::State::Exited(status) => {
-            assert_eq!(
-                member.exited_error(&status).kind(),
-                TestkitErrorKind::AddrInUse
-            );
+            assert_eq!(member.exited_error(&status).kind(), TestkitErrorKind::AddrInUse);
             Ok(())
         }
         other => Err(format!("etcd on a taken port: {other:?}").into()),

@@ -70,13 +70,13 @@ impl Connection {
     /// Dials `endpoint`, performs the HTTP/2 handshake and spawns the task
     /// that drives the connection until it fails or every handle is gone.
     pub(crate) async fn open(endpoint: &Endpoint, settings: ConnectionSettings) -> Result<Connection> {
-        let unavailable = |what: String| Error::new(ErrorKind::Unavailable, what).with_endpoint(endpoint.original.clone());
+        let unavailable =
+            |what: String| Error::new(ErrorKind::Unavailable, what).with_endpoint(endpoint.original.clone());
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
             .map_err(|e| unavailable(format!("connecting to {}: {e}", endpoint.original)))?;
         // Requests are small and latency matters more than packet count.
-        tcp.set_nodelay(true)
-            .map_err(|e| unavailable(format!("configuring socket to {}: {e}", endpoint.original)))?;
+        tcp.set_nodelay(true).map_err(|e| unavailable(format!("configuring socket to {}: {e}", endpoint.original)))?;
         let (send, mut connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
@@ -184,7 +184,11 @@ impl AsyncWrite for ScalarWrites {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
         // Only reached if a caller ignores is_write_vectored(); stay correct.
         let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
         Pin::new(&mut self.0).poll_write(cx, first)

@@ -25,9 +25,7 @@ pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<B
     buf.put_u8(0);
     buf.put_u32(len as u32);
     // Encoding into a buffer of exactly the right capacity cannot fail.
-    message
-        .encode(&mut buf)
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))?;
+    message.encode(&mut buf).map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))?;
     Ok(buf.freeze())
 }
 
@@ -85,10 +83,7 @@ pub(crate) fn status(headers: &HeaderMap) -> Option<Result<(), Error>> {
     if code == 0 {
         return Some(Ok(()));
     }
-    let message = headers
-        .get("grpc-message")
-        .map(|m| percent_decode(m.as_bytes()))
-        .unwrap_or_default();
+    let message = headers.get("grpc-message").map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
     Some(Err(Error::from_grpc(GrpcCode::from_i32(code), &message)))
 }
 
@@ -117,7 +112,11 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let message = crate::pb::etcdserverpb::PutRequest { key: Bytes::from_static(b"k"), value: Bytes::from_static(b"v"), ..Default::default() };
+        let message = crate::pb::etcdserverpb::PutRequest {
+            key: Bytes::from_static(b"k"),
+            value: Bytes::from_static(b"v"),
+            ..Default::default()
+        };
         let frame = encode(&message, 1 << 20).map_err(|e| e.to_string());
         let frame = frame.unwrap_or_default();
         assert_eq!(frame_len(&frame), Some(frame.len()));
@@ -127,7 +126,11 @@ mod tests {
 
     #[test]
     fn send_limit_is_enforced_before_encoding() {
-        let message = crate::pb::etcdserverpb::PutRequest { key: Bytes::from_static(b"k"), value: Bytes::from(vec![0u8; 100]), ..Default::default() };
+        let message = crate::pb::etcdserverpb::PutRequest {
+            key: Bytes::from_static(b"k"),
+            value: Bytes::from(vec![0u8; 100]),
+            ..Default::default()
+        };
         assert_eq!(encode(&message, 10).err().map(|e| e.kind()), Some(ErrorKind::RequestTooLarge));
     }
 

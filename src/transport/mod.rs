@@ -7,6 +7,7 @@ pub(crate) mod endpoint;
 pub(crate) mod grpc;
 mod raw;
 pub(crate) mod rpc;
+pub(crate) mod streaming;
 mod unary;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,7 +67,11 @@ impl Transport {
             shared: Arc::new(Shared {
                 slots: endpoints
                     .into_iter()
-                    .map(|endpoint| Slot { endpoint, connection: Mutex::new(None), dialing: tokio::sync::Mutex::new(()) })
+                    .map(|endpoint| Slot {
+                        endpoint,
+                        connection: Mutex::new(None),
+                        dialing: tokio::sync::Mutex::new(()),
+                    })
                     .collect(),
                 next: AtomicUsize::new(0),
                 settings: ConnectionSettings {

@@ -113,12 +113,20 @@ impl Transport {
             tracing::debug!(path = %path, endpoint = %endpoint, elapsed_us = started.elapsed().as_micros() as u64, "raw rpc answered");
             let response = response.map_err(|e| h2_error(e, &endpoint))?;
             let (head, recv) = response.into_parts();
-            return Ok(Response::from_parts(head, RawBody { recv: Some(recv), data_done: false, _active: Some(active) }));
+            return Ok(Response::from_parts(
+                head,
+                RawBody { recv: Some(recv), data_done: false, _active: Some(active) },
+            ));
         }
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")))
     }
 
-    fn head_for_path(&self, index: usize, uri: &http::Uri, timeout: Option<std::time::Duration>) -> Result<Request<()>, Error> {
+    fn head_for_path(
+        &self,
+        index: usize,
+        uri: &http::Uri,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Request<()>, Error> {
         let path = uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
         self.head(index, path, timeout)
     }
@@ -163,11 +171,18 @@ fn status_response(error: &Error) -> Response<RawBody> {
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/grpc"));
     headers.insert("grpc-status", HeaderValue::from(code as i32));
-    let message: String = error
-        .message()
-        .bytes()
-        .map(|b| if b.is_ascii_graphic() && b != b'%' || b == b' ' { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let message: String =
+        error
+            .message()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_graphic() && b != b'%' || b == b' ' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
     if let Ok(value) = HeaderValue::from_str(&message) {
         headers.insert("grpc-message", value);
     }

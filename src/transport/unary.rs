@@ -38,7 +38,12 @@ impl Transport {
     {
         let timeout = timeout.unwrap_or(self.shared.request_timeout);
         let body = grpc::encode(request, self.shared.max_send)?;
-        let span = tracing::debug_span!("etcd_rpc", service = rpc.service, method = rpc.method, endpoint = tracing::field::Empty);
+        let span = tracing::debug_span!(
+            "etcd_rpc",
+            service = rpc.service,
+            method = rpc.method,
+            endpoint = tracing::field::Empty
+        );
         if tracing::enabled!(tracing::Level::TRACE) {
             tracing::trace!(parent: &span, request = ?request, "send");
         }
@@ -92,7 +97,9 @@ impl Transport {
                     Failure::MaybeSent(e) if rpc.repeatable => e,
                     Failure::MaybeSent(e) => return Err(e.with_outcome_unknown()),
                     Failure::Status(e) if rpc.repeatable && e.is_retryable() => e,
-                    Failure::Status(e) if !rpc.repeatable && e.write_may_have_applied() => return Err(e.with_outcome_unknown()),
+                    Failure::Status(e) if !rpc.repeatable && e.write_may_have_applied() => {
+                        return Err(e.with_outcome_unknown())
+                    }
                     Failure::Status(e) => return Err(e),
                 };
                 tracing::debug!(endpoint = self.endpoint_name(index), error = %err, "attempt failed; trying the next endpoint");
@@ -110,15 +117,25 @@ impl Transport {
     }
 
     /// One try on one connection.
-    async fn attempt<R>(&self, index: usize, connection: &Connection, rpc: &'static Rpc, body: Bytes, remaining: Duration) -> Result<R, Failure>
+    async fn attempt<R>(
+        &self,
+        index: usize,
+        connection: &Connection,
+        rpc: &'static Rpc,
+        body: Bytes,
+        remaining: Duration,
+    ) -> Result<R, Failure>
     where
         R: prost::Message + Default + std::fmt::Debug,
     {
         let endpoint = self.endpoint_name(index);
         let _active = connection.track();
         let mut send = connection.send.clone().ready().await.map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
-        let head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), Some(remaining)).map_err(Failure::NotSent)?;
-        let (response, mut stream) = send.send_request(head, false).map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
+        let head = self
+            .head(index, http::uri::PathAndQuery::from_static(rpc.path), Some(remaining))
+            .map_err(Failure::NotSent)?;
+        let (response, mut stream) =
+            send.send_request(head, false).map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
         // The message goes with end-of-stream set: one DATA frame, no empty
         // trailing frame.
         stream.send_data(body, true).map_err(|e| Failure::MaybeSent(h2_error(e, endpoint)))?;
@@ -128,13 +145,18 @@ impl Transport {
 }
 
 /// Reads a unary response: headers, one message, trailers with the status.
-async fn read_response<R>(response: http::Response<h2::RecvStream>, max_recv: usize, endpoint: &str) -> Result<R, Failure>
+async fn read_response<R>(
+    response: http::Response<h2::RecvStream>,
+    max_recv: usize,
+    endpoint: &str,
+) -> Result<R, Failure>
 where
     R: prost::Message + Default,
 {
     let (head, mut body) = response.into_parts();
     if head.status != http::StatusCode::OK {
-        let err = Error::new(ErrorKind::Protocol, format!("HTTP status {} from {endpoint}", head.status)).with_endpoint(endpoint);
+        let err = Error::new(ErrorKind::Protocol, format!("HTTP status {} from {endpoint}", head.status))
+            .with_endpoint(endpoint);
         return Err(Failure::MaybeSent(err));
     }
     // A trailers-only response carries its status in the headers.
@@ -173,7 +195,10 @@ where
             if expected - grpc::PREFIX_LEN > max_recv {
                 let err = Error::new(
                     ErrorKind::ResourceExhausted,
-                    format!("response of {} bytes is over the client's receive limit of {max_recv} bytes", expected - grpc::PREFIX_LEN),
+                    format!(
+                        "response of {} bytes is over the client's receive limit of {max_recv} bytes",
+                        expected - grpc::PREFIX_LEN
+                    ),
                 )
                 .with_endpoint(endpoint);
                 return Err(Failure::Status(err));
@@ -189,12 +214,18 @@ where
     match trailers.as_ref().and_then(grpc::status) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Failure::Status(e.with_endpoint(endpoint))),
-        None => return Err(Failure::MaybeSent(grpc::protocol("response ended without a grpc-status").with_endpoint(endpoint))),
+        None => {
+            return Err(Failure::MaybeSent(
+                grpc::protocol("response ended without a grpc-status").with_endpoint(endpoint),
+            ))
+        }
     }
     let frame = match (first, rest) {
         (Some(frame), _) => frame,
         (None, Some(joined)) => joined.freeze(),
-        (None, None) => return Err(Failure::MaybeSent(grpc::protocol("response without a message").with_endpoint(endpoint))),
+        (None, None) => {
+            return Err(Failure::MaybeSent(grpc::protocol("response without a message").with_endpoint(endpoint)))
+        }
     };
     grpc::decode(frame).map_err(|e| Failure::MaybeSent(e.with_endpoint(endpoint)))
 }

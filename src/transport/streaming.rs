@@ -1,0 +1,200 @@
+//! Streaming calls (watch, lease keepalive, observe, snapshot): a typed
+//! sending half and a typed receiving half over one HTTP/2 stream, opened
+//! through the same endpoint choice, metadata and failover as unary calls.
+
+use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::connection::ActiveStream;
+use super::grpc;
+use super::rpc::Rpc;
+use super::unary::h2_error;
+use super::Transport;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The sending half: request messages go out in order.
+pub(crate) struct Sink<Q> {
+    stream: h2::SendStream<Bytes>,
+    max_send: usize,
+    endpoint: String,
+    _message: PhantomData<fn(Q)>,
+}
+
+impl<Q: prost::Message> Sink<Q> {
+    /// Queues `message`; h2 sends it as flow control allows.
+    pub(crate) fn send(&mut self, message: &Q) -> Result<()> {
+        let frame = grpc::encode(message, self.max_send)?;
+        self.stream.send_data(frame, false).map_err(|e| h2_error(e, &self.endpoint))
+    }
+
+    /// Ends the request side; the server may go on answering.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        self.stream.send_data(Bytes::new(), true).map_err(|e| h2_error(e, &self.endpoint))
+    }
+}
+
+/// The receiving half: response messages, then the status.
+pub(crate) struct Source<R> {
+    state: State,
+    buffered: BytesMut,
+    max_recv: usize,
+    endpoint: String,
+    _active: ActiveStream,
+    _message: PhantomData<fn() -> R>,
+}
+
+enum State {
+    /// Waiting for the response headers.
+    Head(h2::client::ResponseFuture),
+    Body(h2::RecvStream),
+    /// Data is over; waiting for the trailers.
+    Trailers(h2::RecvStream),
+    Done,
+}
+
+impl<R: prost::Message + Default> Source<R> {
+    /// The next message; `Ok(None)` when the server ended the stream with
+    /// success, `Err` with its status otherwise. Cancel-safe.
+    pub(crate) async fn message(&mut self) -> Result<Option<R>> {
+        poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    /// The endpoint this stream runs on.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(crate) fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<R>>> {
+        loop {
+            match &mut self.state {
+                State::Head(response) => {
+                    let response = ready!(Pin::new(response).poll(cx));
+                    let response = match response {
+                        Ok(response) => response,
+                        Err(e) => return self.fail(h2_error(e, &self.endpoint.clone())),
+                    };
+                    if response.status() != http::StatusCode::OK {
+                        let why = format!("HTTP status {} from {}", response.status(), self.endpoint);
+                        return self.fail(Error::new(ErrorKind::Protocol, why));
+                    }
+                    if let Some(status) = grpc::status(response.headers()) {
+                        self.state = State::Done;
+                        return Poll::Ready(status.map(|()| None).map_err(|e| e.with_endpoint(self.endpoint.clone())));
+                    }
+                    self.state = State::Body(response.into_body());
+                }
+                State::Body(body) => {
+                    if let Some(len) = grpc::frame_len(&self.buffered) {
+                        if len - grpc::PREFIX_LEN > self.max_recv {
+                            let why = format!(
+                                "message of {} bytes is over the receive limit of {} bytes",
+                                len - grpc::PREFIX_LEN,
+                                self.max_recv
+                            );
+                            return self.fail(Error::new(ErrorKind::ResourceExhausted, why));
+                        }
+                        if self.buffered.len() >= len {
+                            let frame = self.buffered.split_to(len).freeze();
+                            return Poll::Ready(grpc::decode(frame).map(Some));
+                        }
+                    }
+                    match ready!(body.poll_data(cx)) {
+                        Some(Ok(chunk)) => {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                            self.buffered.extend_from_slice(chunk.chunk());
+                        }
+                        Some(Err(e)) => return self.fail(h2_error(e, &self.endpoint.clone())),
+                        None => {
+                            let State::Body(body) = std::mem::replace(&mut self.state, State::Done) else {
+                                unreachable!()
+                            };
+                            self.state = State::Trailers(body);
+                        }
+                    }
+                }
+                State::Trailers(body) => {
+                    let trailers = ready!(body.poll_trailers(cx));
+                    self.state = State::Done;
+                    let trailers = match trailers {
+                        Ok(trailers) => trailers,
+                        Err(e) => return Poll::Ready(Err(h2_error(e, &self.endpoint))),
+                    };
+                    if !self.buffered.is_empty() {
+                        return Poll::Ready(Err(grpc::protocol("stream ended inside a message")));
+                    }
+                    return Poll::Ready(match trailers.as_ref().and_then(grpc::status) {
+                        Some(Ok(())) => Ok(None),
+                        Some(Err(e)) => Err(e.with_endpoint(self.endpoint.clone())),
+                        None => Err(grpc::protocol("stream ended without a grpc-status")),
+                    });
+                }
+                State::Done => return Poll::Ready(Ok(None)),
+            }
+        }
+    }
+
+    fn fail(&mut self, error: Error) -> Poll<Result<Option<R>>> {
+        self.state = State::Done;
+        Poll::Ready(Err(error.with_endpoint(self.endpoint.clone())))
+    }
+}
+
+impl Transport {
+    /// Opens a stream for `rpc` on the first endpoint that takes it, trying
+    /// each once. Nothing is sent yet, so failing over is always safe.
+    pub(crate) async fn open_stream<Q, R>(&self, rpc: &'static Rpc) -> Result<(Sink<Q>, Source<R>)> {
+        let slots = self.shared.slots.len();
+        let first = self.pick();
+        let mut last = None;
+        for step in 0..slots {
+            match self.open_stream_on((first + step) % slots, rpc).await {
+                Ok(pair) => return Ok(pair),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")))
+    }
+
+    /// Opens a stream for `rpc` on endpoint `index`.
+    pub(crate) async fn open_stream_on<Q, R>(&self, index: usize, rpc: &'static Rpc) -> Result<(Sink<Q>, Source<R>)> {
+        let endpoint = self.endpoint_name(index).to_string();
+        let connection = self.connection(index).await?;
+        let active = connection.track();
+        let mut send = connection.send.clone().ready().await.map_err(|e| h2_error(e, &endpoint))?;
+        let head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), None)?;
+        let (response, stream) = send.send_request(head, false).map_err(|e| h2_error(e, &endpoint))?;
+        tracing::debug!(service = rpc.service, method = rpc.method, endpoint = %endpoint, "stream opened");
+        let sink = Sink { stream, max_send: self.shared.max_send, endpoint: endpoint.clone(), _message: PhantomData };
+        let source = Source {
+            state: State::Head(response),
+            buffered: BytesMut::new(),
+            max_recv: self.shared.max_recv,
+            endpoint,
+            _active: active,
+            _message: PhantomData,
+        };
+        Ok((sink, source))
+    }
+
+    /// A server-streaming call: sends `request`, closes the sending side,
+    /// and returns the responses.
+    pub(crate) async fn server_stream<Q, R>(&self, rpc: &'static Rpc, request: &Q) -> Result<Source<R>>
+    where
+        Q: prost::Message,
+        R: prost::Message + Default,
+    {
+        let (mut sink, source) = self.open_stream::<Q, R>(rpc).await?;
+        sink.send(request)?;
+        sink.finish()?;
+        Ok(source)
+    }
+
+    /// How many endpoints the client has.
+    pub(crate) fn endpoint_count(&self) -> usize {
+        self.shared.slots.len()
+    }
+}
