@@ -192,6 +192,59 @@ async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
     Outcome { secs, cpu_s, latencies_us, errors }
 }
 
+/// C watchers on `watch/`, one writer putting N keys; timed until every
+/// watcher has every event.
+async fn run_watch(args: &Args, clients: &[Client]) -> Outcome {
+    let value = bytes_of(args.val_size);
+    let mut watchers = Vec::with_capacity(args.clients);
+    for w in 0..args.clients {
+        match clients[w % clients.len()].watch("watch/").prefix().buffer(4096).await {
+            Ok(watch) => watchers.push(watch),
+            Err(e) => {
+                eprintln!("bench: creating watch {w}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let total = args.total;
+    marker("timed-start");
+    tokio::time::sleep(QUIET).await;
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    let mut receivers = Vec::with_capacity(watchers.len());
+    for mut watch in watchers {
+        receivers.push(tokio::spawn(async move {
+            let mut seen = 0u64;
+            while seen < total {
+                match tokio::time::timeout(Duration::from_secs(60), watch.message()).await {
+                    Ok(Some(Ok(response))) => seen += response.events().len() as u64,
+                    Ok(Some(Err(e))) => {
+                        eprintln!("watch failed: {e}");
+                        break;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            total.saturating_sub(seen)
+        }));
+    }
+    let mut errors = 0;
+    for i in 0..total {
+        if let Err(e) = clients[0].put(format!("watch/{i}"), value.clone()).await {
+            errors += 1;
+            eprintln!("put failed: {e}");
+        }
+    }
+    for receiver in receivers {
+        errors += receiver.await.unwrap_or(total);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds() - cpu_before;
+    marker("timed-end");
+    tokio::time::sleep(QUIET).await;
+    Outcome { secs, cpu_s, latencies_us: Vec::new(), errors }
+}
+
 fn bytes_of(len: usize) -> bytes::Bytes {
     bytes::Bytes::from(vec![b'v'; len])
 }
@@ -213,10 +266,6 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    if args.workload == Workload::Watch {
-        eprintln!("bench: the watch workload arrives with the watch module");
-        std::process::exit(2);
-    }
     let mut clients = Vec::with_capacity(args.conns);
     for _ in 0..args.conns {
         match Client::new(Config::new(args.endpoints.clone()).request_timeout(Duration::from_secs(30))).await {
@@ -227,7 +276,14 @@ async fn main() {
             }
         }
     }
-    let outcome = run_kv(&args, &clients).await;
+    let outcome = match args.workload {
+        Workload::Watch => run_watch(&args, &clients).await,
+        Workload::Put | Workload::Get => run_kv(&args, &clients).await,
+    };
+    let ops = match args.workload {
+        Workload::Watch => args.total * args.clients as u64,
+        Workload::Put | Workload::Get => args.total,
+    };
     let mut sorted = outcome.latencies_us;
     sorted.sort_unstable();
     let workload = match args.workload {
@@ -241,7 +297,7 @@ async fn main() {
         args.conns,
         args.total,
         outcome.secs,
-        args.total as f64 / outcome.secs.max(1e-9),
+        ops as f64 / outcome.secs.max(1e-9),
         percentile(&sorted, 50),
         percentile(&sorted, 99),
         outcome.cpu_s,
