@@ -1,1 +1,221 @@
-//! (being written)
+//! The Lock service (v3lock): named locks held by the server, tied to a
+//! lease.
+//!
+//! [`Client::lock`] waits until the lock is free and returns its key;
+//! [`Client::unlock`] releases it. The lock lasts while the lease does:
+//! keep the lease alive ([`Client::keep_alive`]) for as long as the lock is
+//! needed. For locks with a session, `try_lock` and fencing built in, see
+//! [`concurrency::Mutex`](crate::concurrency::Mutex); both use etcd's key
+//! layout (`<name>/<lease in hex>`, ordered by create revision), so they
+//! exclude each other and `etcdctl lock`.
+//!
+//! ```no_run
+//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+//! use etcd_raw::{Compare, CompareOp, Put};
+//! let lease = client.grant(10).await?;
+//! let _alive = client.keep_alive(lease.id()).await?;
+//! let lock = client.lock("jobs/nightly", lease.id()).await?;
+//! // Writes guarded by the lock's revision fail once the lock is lost.
+//! let guarded = client
+//!     .txn()
+//!     .when([Compare::create_revision(lock.key().clone(), CompareOp::Equal, lock.revision())])
+//!     .and_then([Put::new("jobs/nightly-state", "running")])
+//!     .await?;
+//! assert!(guarded.succeeded());
+//! client.unlock(lock.key().clone()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A lock is not mutual exclusion by itself: a holder that stalls past its
+//! TTL loses the lock while still believing it holds it. Guard every write
+//! with the lock's [`revision`](LockResponse::revision), as above, or hand
+//! it to the protected resource as a fencing token.
+
+use bytes::Bytes;
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kv::{Compare, CompareOp, Delete, ResponseHeader};
+use crate::lease::check_id;
+use crate::pb::v3lockpb::{LockRequest, LockResponse as RawLockResponse, UnlockResponse as RawUnlockResponse};
+use crate::transport::rpc;
+use crate::Client;
+
+/// The deadline of a call that waits for a lock or a leadership without
+/// one of its own: in effect none. The server is told too.
+pub(crate) const WAIT_WITHOUT_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl Client {
+    /// Acquires the lock `name` for `lease` (the Lock service's `Lock`),
+    /// waiting as long as it takes unless given a
+    /// [`timeout`](Lock::timeout). A lease that does not exist fails with
+    /// [`LeaseNotFound`](ErrorKind::LeaseNotFound); one that expires while
+    /// waiting fails with [`SessionExpired`](ErrorKind::SessionExpired),
+    /// never with a lock that is not held (the etcd 3.4 server grants
+    /// such locks; the client checks the key is still there). A failure
+    /// whose [outcome is unknown](Error::outcome_unknown) may have left the
+    /// lock granted: unlock `<name>/<lease in hex>` or revoke the lease.
+    pub fn lock(&self, name: impl Into<Bytes>, lease: i64) -> Lock<'_> {
+        Lock { request: LockRequest { name: name.into(), lease }, options: CallOptions::default(), client: self }
+    }
+
+    /// Releases the lock whose key [`lock`](Client::lock) returned. A key
+    /// that holds no lock (already released, or lost with its lease)
+    /// fails with [`LockReleased`](ErrorKind::LockReleased).
+    pub fn unlock(&self, key: impl Into<Bytes>) -> Unlock<'_> {
+        Unlock { key: key.into(), options: CallOptions::default(), client: self }
+    }
+}
+
+/// A lock request, from [`Client::lock`].
+#[derive(Clone, Debug)]
+#[must_use = "a lock does nothing until awaited"]
+pub struct Lock<'a> {
+    request: LockRequest,
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl Lock<'_> {
+    /// Gives up waiting after `timeout` (the default is to wait for as long
+    /// as it takes, unlike other calls). The server then removes the
+    /// waiter's key.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<'a> IntoFuture for Lock<'a> {
+    type Output = Result<LockResponse>;
+    type IntoFuture = ResponseFuture<'a, LockResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            check_id(self.request.lease)?;
+            let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
+            let raw: RawLockResponse = self
+                .client
+                .transport
+                .unary(&rpc::LOCK, &self.request, Some(timeout))
+                .await
+                .map_err(service_deadline)?;
+            // etcd 3.4 answers a waiter whose lease expired meanwhile as if
+            // it held the lock (etcd#11456): only a key still there counts.
+            let held = self.client.get(raw.key.clone()).await?.into_kvs().pop();
+            match held {
+                Some(kv) if kv.lease == self.request.lease => Ok(LockResponse { raw, revision: kv.create_revision }),
+                _ => Err(Error::new(
+                    ErrorKind::SessionExpired,
+                    format!(
+                        "mutex: session is expired: the lock was granted on lease {:x} but its key is gone: \
+                         the lease expired while waiting",
+                        self.request.lease
+                    ),
+                )),
+            }
+        })
+    }
+}
+
+/// The Lock and Election services pass their context's error through as
+/// a bare `context deadline exceeded` with code Unknown when the deadline
+/// this call sent them expires first: that is this call's deadline.
+pub(crate) fn service_deadline(e: Error) -> Error {
+    if e.kind() == ErrorKind::Other && e.message() == "context deadline exceeded" {
+        let mut mapped =
+            Error::new(ErrorKind::DeadlineExceeded, format!("{} (the server's side of the deadline)", e.message()));
+        if let Some(endpoint) = e.endpoint() {
+            mapped = mapped.with_endpoint(endpoint);
+        }
+        if e.outcome_unknown() {
+            mapped = mapped.with_outcome_unknown();
+        }
+        return mapped;
+    }
+    e
+}
+
+/// A held lock, from [`Client::lock`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LockResponse {
+    raw: RawLockResponse,
+    revision: i64,
+}
+
+impl LockResponse {
+    /// Revision, member and raft term of the answer.
+    pub fn header(&self) -> &ResponseHeader {
+        crate::kv::header(&self.raw.header)
+    }
+
+    /// The lock's key, to pass to [`Client::unlock`]; it exists exactly as
+    /// long as the lock is held.
+    pub fn key(&self) -> &Bytes {
+        &self.raw.key
+    }
+
+    /// The key's create revision: the fencing token. Later holders of the
+    /// same lock get larger ones; compare it
+    /// (`Compare::create_revision(key, Equal, revision)`) to guard writes.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// The wire message.
+    pub fn into_inner(self) -> RawLockResponse {
+        self.raw
+    }
+}
+
+/// An unlock request, from [`Client::unlock`].
+#[derive(Clone, Debug)]
+#[must_use = "an unlock does nothing until awaited"]
+pub struct Unlock<'a> {
+    key: Bytes,
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl Unlock<'_> {
+    timeout_setter!();
+}
+
+impl<'a> IntoFuture for Unlock<'a> {
+    type Output = Result<UnlockResponse>;
+    type IntoFuture = ResponseFuture<'a, UnlockResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            // The service's Unlock deletes the key without saying whether it
+            // existed; the same delete in a transaction guarded by the key's
+            // existence does, so releasing a lock not held is an error.
+            let mut txn = self
+                .client
+                .txn()
+                .when([Compare::create_revision(self.key.clone(), CompareOp::Greater, 0)])
+                .and_then([Delete::new(self.key.clone())]);
+            if let Some(timeout) = self.options.timeout {
+                txn = txn.timeout(timeout);
+            }
+            let response = txn.await?;
+            if !response.succeeded() {
+                return Err(Error::new(
+                    ErrorKind::LockReleased,
+                    format!(
+                        "mutex: lock has already been released: no lock is held under {:?}",
+                        String::from_utf8_lossy(&self.key)
+                    ),
+                ));
+            }
+            Ok(UnlockResponse(RawUnlockResponse { header: response.into_inner().header }))
+        })
+    }
+}
+
+wire_response! {
+    /// The answer to an unlock.
+    UnlockResponse(RawUnlockResponse)
+}

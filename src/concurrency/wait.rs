@@ -1,0 +1,104 @@
+//! Waiting for one's turn in a queue of keys ordered by create revision:
+//! what a mutex waiter and an election candidate both do.
+
+use bytes::Bytes;
+use std::time::Duration;
+
+use super::{retrying, session};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kv::{ResponseHeader, SortOrder, SortTarget};
+use crate::pb::etcdserverpb::watch_create_request::FilterType;
+use crate::pb::etcdserverpb::{watch_request, WatchCreateRequest, WatchRequest, WatchResponse};
+use crate::pb::mvccpb::event::EventType;
+use crate::transport::rpc;
+use crate::Client;
+
+/// How long a waiter trusts one watch before reading again: covers a
+/// member that hangs without closing the connection.
+const RECHECK_EVERY: Duration = Duration::from_secs(5);
+/// Pause after a watch failed, before reading again.
+const AFTER_FAILURE: Duration = Duration::from_millis(200);
+
+/// Waits until `key` (created at `revision`, on `lease`) is the oldest key
+/// under `prefix`, and returns the header of the read that showed it.
+///
+/// Each round reads our key and the one just before it in one request;
+/// then it watches that one key (not the owner's, so a release wakes one
+/// waiter, not all) until it is deleted, and reads again. Our key being
+/// gone means our lease ended: that is an error, never a turn.
+pub(crate) async fn wait_for_turn(
+    client: &Client,
+    prefix: &Bytes,
+    key: &Bytes,
+    revision: i64,
+    lease: i64,
+) -> Result<ResponseHeader> {
+    loop {
+        let queue = retrying(|| {
+            client
+                .get(prefix.clone())
+                .prefix()
+                .max_create_revision(revision)
+                .sort(SortTarget::Create, SortOrder::Descend)
+                .limit(2)
+        })
+        .await?;
+        let kvs = queue.kvs();
+        match kvs.first() {
+            Some(ours) if ours.key == *key && ours.create_revision == revision => {}
+            _ => return Err(session::expired(lease, Some(&gone(key)))),
+        }
+        let Some(before) = kvs.get(1) else {
+            return Ok(*queue.header());
+        };
+        wait_delete(client, before.key.clone(), queue.header().revision + 1).await?;
+    }
+}
+
+fn gone(key: &Bytes) -> Error {
+    Error::new(ErrorKind::KeyNotFound, format!("the waiter key {:?} is gone", String::from_utf8_lossy(key)))
+}
+
+/// Returns once `key` is deleted at or after revision `from`, or when it is
+/// time to read again anyway (a recheck is due, the watch failed, or its
+/// start was compacted); fails only on errors that reading again cannot
+/// fix.
+async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
+    let request = WatchRequest {
+        request_union: Some(watch_request::RequestUnion::CreateRequest(WatchCreateRequest {
+            key,
+            start_revision: from,
+            filters: vec![FilterType::Noput as i32],
+            ..Default::default()
+        })),
+    };
+    let watch = async {
+        let (mut sink, mut source) = client.transport.open_stream::<WatchRequest, WatchResponse>(&rpc::WATCH).await?;
+        sink.send(&request)?;
+        loop {
+            let response = source
+                .message()
+                .await?
+                .ok_or_else(|| Error::new(ErrorKind::Unavailable, "the server ended the watch"))?;
+            if response.canceled {
+                // Compacted past `from`: the caller's read tells the rest.
+                if response.compact_revision > 0 {
+                    return Ok(());
+                }
+                return Err(Error::from_watch_cancel_reason(&response.cancel_reason));
+            }
+            if response.events.iter().any(|event| event.r#type == EventType::Delete as i32) {
+                return Ok(());
+            }
+        }
+    };
+    match tokio::time::timeout(RECHECK_EVERY, watch).await {
+        Err(_) | Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if super::transient(&e) => {
+            tracing::debug!(error = %e, "waiter's watch failed; reading again");
+            tokio::time::sleep(AFTER_FAILURE).await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
+    }
+}

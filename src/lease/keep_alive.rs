@@ -1,0 +1,235 @@
+//! Keeping a lease alive: for good ([`KeepAliveStream`]), or once.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_core::Stream;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::lessor::{Holder, LeaseState, Release};
+use super::{check_id, not_found};
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pb::etcdserverpb::{LeaseKeepAliveRequest, LeaseKeepAliveResponse as RawLeaseKeepAliveResponse};
+use crate::transport::rpc;
+use crate::transport::Transport;
+use crate::Client;
+
+/// A keep-alive request, from [`Client::keep_alive`]: awaiting it sends the
+/// first renewal and returns a [`KeepAliveStream`] once the server answered.
+#[derive(Clone, Debug)]
+#[must_use = "a keep_alive does nothing until awaited"]
+pub struct KeepAlive<'a> {
+    id: i64,
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl<'a> KeepAlive<'a> {
+    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
+        KeepAlive { id, options: CallOptions::default(), client }
+    }
+
+    /// How long to wait for the first answer, instead of the client's
+    /// request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<'a> IntoFuture for KeepAlive<'a> {
+    type Output = Result<KeepAliveStream>;
+    type IntoFuture = ResponseFuture<'a, KeepAliveStream>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            check_id(self.id)?;
+            let within = self.options.timeout.unwrap_or_else(|| self.client.transport.request_timeout());
+            let holder = self.client.lessor.hold(&self.client.transport, self.id, within).await?;
+            let first = holder.first_answer().await?;
+            Ok(KeepAliveStream::new(holder, first))
+        })
+    }
+}
+
+/// Renewals of one lease, kept going by the client in the background: a
+/// [`Stream`] of each renewal's answer, ending with
+/// one error when the lease is lost.
+///
+/// The error says why: [`LeaseNotFound`](ErrorKind::LeaseNotFound) when
+/// the server reports the lease gone (expired, or revoked), and
+/// [`DeadlineExceeded`](ErrorKind::DeadlineExceeded) when no renewal was
+/// answered within the TTL (the cluster was unreachable), counted from the
+/// moment the last answered renewal was sent, so never later than the
+/// server's own expiry.
+///
+/// Renewals do not wait for the stream to be polled: a slow reader sees
+/// only the latest answer. Dropping the stream stops the renewals (unless
+/// another holder of the same lease on this client remains, such as a
+/// [`Session`](crate::concurrency::Session)); the lease then expires after
+/// its TTL.
+pub struct KeepAliveStream {
+    id: i64,
+    ttl: i64,
+    next: Option<Pin<Box<dyn Future<Output = Changed> + Send>>>,
+    // Declared last: dropped after the state receiver inside `next`.
+    _release: Release,
+}
+
+type Changed = (watch::Receiver<LeaseState>, bool);
+
+fn changed(mut state: watch::Receiver<LeaseState>) -> Pin<Box<dyn Future<Output = Changed> + Send>> {
+    Box::pin(async move {
+        let open = state.changed().await.is_ok();
+        (state, open)
+    })
+}
+
+impl KeepAliveStream {
+    fn new(holder: Holder, first: RawLeaseKeepAliveResponse) -> KeepAliveStream {
+        let Holder { id, mut state, release } = holder;
+        // The first answer was returned already.
+        state.borrow_and_update();
+        KeepAliveStream { id, ttl: first.ttl, next: Some(changed(state)), _release: release }
+    }
+
+    /// The next renewal; after the lease is lost, one error saying why,
+    /// then `None`.
+    pub async fn message(&mut self) -> Option<Result<LeaseKeepAliveResponse>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// The lease kept alive.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The TTL of the last answer read from the stream (or of the first
+    /// answer), in seconds.
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+}
+
+impl Stream for KeepAliveStream {
+    type Item = Result<LeaseKeepAliveResponse>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(next) = this.next.as_mut() else { return Poll::Ready(None) };
+            let (mut state, open) = ready!(next.as_mut().poll(cx));
+            let current = state.borrow_and_update().clone();
+            match current {
+                LeaseState::Alive(response) if open => {
+                    this.ttl = response.ttl;
+                    this.next = Some(changed(state));
+                    return Poll::Ready(Some(Ok(LeaseKeepAliveResponse(response))));
+                }
+                LeaseState::Starting if open => this.next = Some(changed(state)),
+                LeaseState::Lost(e) => {
+                    this.next = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                _ => {
+                    this.next = None;
+                    return Poll::Ready(Some(Err(Error::new(
+                        ErrorKind::Internal,
+                        "the lease keepalive task ended (was the runtime shut down?)",
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for KeepAliveStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeepAliveStream").field("id", &self.id).field("ttl", &self.ttl).finish()
+    }
+}
+
+wire_response! {
+    /// One renewal: the lease's id and its TTL, reset to the full grant.
+    LeaseKeepAliveResponse(RawLeaseKeepAliveResponse)
+}
+
+impl LeaseKeepAliveResponse {
+    /// The lease renewed.
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+
+    /// Seconds the lease now has to live.
+    pub fn ttl(&self) -> i64 {
+        self.0.ttl
+    }
+}
+
+/// A single renewal, from [`Client::keep_alive_once`].
+#[derive(Clone, Debug)]
+#[must_use = "a keep_alive_once does nothing until awaited"]
+pub struct KeepAliveOnce<'a> {
+    id: i64,
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl<'a> KeepAliveOnce<'a> {
+    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
+        KeepAliveOnce { id, options: CallOptions::default(), client }
+    }
+
+    timeout_setter!();
+}
+
+impl<'a> IntoFuture for KeepAliveOnce<'a> {
+    type Output = Result<LeaseKeepAliveResponse>;
+    type IntoFuture = ResponseFuture<'a, LeaseKeepAliveResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            check_id(self.id)?;
+            let transport = &self.client.transport;
+            let timeout = self.options.timeout.unwrap_or_else(|| transport.request_timeout());
+            match tokio::time::timeout(timeout, renew_once(transport, self.id)).await {
+                Ok(result) => result.map(LeaseKeepAliveResponse),
+                Err(_) => Err(Error::new(
+                    ErrorKind::DeadlineExceeded,
+                    format!("keepalive of lease {:x} not answered within {timeout:?}", self.id),
+                )),
+            }
+        })
+    }
+}
+
+/// One renewal on a stream of its own (as Go does), tried on each endpoint
+/// in turn while the failure is the connection's: renewing twice is
+/// harmless.
+async fn renew_once(transport: &Transport, id: i64) -> Result<RawLeaseKeepAliveResponse> {
+    let mut last = None;
+    for _ in 0..transport.endpoint_count().max(1) {
+        let attempt = async {
+            let (mut sink, mut source) = transport
+                .open_stream::<LeaseKeepAliveRequest, RawLeaseKeepAliveResponse>(&rpc::LEASE_KEEP_ALIVE)
+                .await?;
+            sink.send(&LeaseKeepAliveRequest { id })?;
+            let answer = source.message().await?;
+            let _ = sink.finish();
+            answer.ok_or_else(|| Error::new(ErrorKind::Unavailable, "the keepalive stream ended without an answer"))
+        };
+        match attempt.await {
+            Ok(response) if response.ttl <= 0 => {
+                return Err(not_found(id, "it expired or was revoked (the server answered TTL 0)"))
+            }
+            Ok(response) => return Ok(response),
+            Err(e) if e.is_retryable() => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")))
+}

@@ -1,0 +1,125 @@
+//! TimeToLive and Leases: what the server knows about leases.
+
+use bytes::Bytes;
+use std::future::IntoFuture;
+
+use super::{check_id, not_found};
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::Result;
+use crate::pb::etcdserverpb::{
+    LeaseLeasesRequest, LeaseLeasesResponse as RawLeaseLeasesResponse, LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse as RawLeaseTimeToLiveResponse,
+};
+use crate::transport::rpc;
+use crate::Client;
+
+/// A lease lookup, from [`Client::time_to_live`].
+#[derive(Clone, Debug)]
+#[must_use = "a time_to_live does nothing until awaited"]
+pub struct TimeToLive<'a> {
+    request: LeaseTimeToLiveRequest,
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl<'a> TimeToLive<'a> {
+    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
+        TimeToLive { request: LeaseTimeToLiveRequest { id, keys: false }, options: CallOptions::default(), client }
+    }
+
+    /// Also lists the keys attached to the lease (Go's `WithAttachedKeys`).
+    pub fn keys(mut self) -> Self {
+        self.request.keys = true;
+        self
+    }
+
+    timeout_setter!();
+}
+
+impl<'a> IntoFuture for TimeToLive<'a> {
+    type Output = Result<LeaseTimeToLiveResponse>;
+    type IntoFuture = ResponseFuture<'a, LeaseTimeToLiveResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            check_id(self.request.id)?;
+            let response: RawLeaseTimeToLiveResponse =
+                self.client.transport.unary(&rpc::LEASE_TIME_TO_LIVE, &self.request, self.options.timeout).await?;
+            // The server answers TTL -1 instead of an error for a lease it
+            // does not have.
+            if response.ttl < 0 {
+                return Err(not_found(self.request.id, "the server reports no such lease (TTL -1)"));
+            }
+            Ok(LeaseTimeToLiveResponse(response))
+        })
+    }
+}
+
+wire_response! {
+    /// What the server knows about one lease.
+    LeaseTimeToLiveResponse(RawLeaseTimeToLiveResponse)
+}
+
+impl LeaseTimeToLiveResponse {
+    /// The lease id.
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+
+    /// Seconds left before the lease expires.
+    pub fn ttl(&self) -> i64 {
+        self.0.ttl
+    }
+
+    /// The TTL the lease was granted with, in seconds.
+    pub fn granted_ttl(&self) -> i64 {
+        self.0.granted_ttl
+    }
+
+    /// The keys attached to the lease, when asked for with
+    /// [`keys`](TimeToLive::keys).
+    pub fn keys(&self) -> &[Bytes] {
+        &self.0.keys
+    }
+}
+
+/// A listing of every lease, from [`Client::leases`].
+#[derive(Clone, Debug)]
+#[must_use = "a leases call does nothing until awaited"]
+pub struct Leases<'a> {
+    options: CallOptions,
+    client: &'a Client,
+}
+
+impl<'a> Leases<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Leases { options: CallOptions::default(), client }
+    }
+
+    timeout_setter!();
+}
+
+impl<'a> IntoFuture for Leases<'a> {
+    type Output = Result<LeaseLeasesResponse>;
+    type IntoFuture = ResponseFuture<'a, LeaseLeasesResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            let response: RawLeaseLeasesResponse =
+                self.client.transport.unary(&rpc::LEASE_LEASES, &LeaseLeasesRequest {}, self.options.timeout).await?;
+            Ok(LeaseLeasesResponse(response))
+        })
+    }
+}
+
+wire_response! {
+    /// Every lease the cluster has.
+    LeaseLeasesResponse(RawLeaseLeasesResponse)
+}
+
+impl LeaseLeasesResponse {
+    /// The ids of the leases.
+    pub fn ids(&self) -> Vec<i64> {
+        self.0.leases.iter().map(|lease| lease.id).collect()
+    }
+}
