@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-etcd.sh
-cargo build --features testkit --tests --examples
+cargo build --features testkit,tls --tests --examples
 echo "== etcd 3.5.1: unit, doc and integration tests"
-ETCD_VERSION=3.5.1 cargo test --features testkit
+ETCD_VERSION=3.5.1 cargo test --features testkit,tls
 echo "== etcd 3.4.23: integration tests"
-ETCD_VERSION=3.4.23 cargo test --features testkit --tests
+ETCD_VERSION=3.4.23 cargo test --features testkit,tls --tests

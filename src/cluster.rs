@@ -1,1 +1,179 @@
-//! (being written)
+//! The Cluster service: list, add (as voter or learner), remove, update
+//! and promote members.
+//!
+//! ```no_run
+//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+//! let added = client.member_add_as_learner(["http://10.0.0.4:2380"]).await?;
+//! let id = added.member().map(|m| m.id).unwrap_or_default();
+//! // ... start etcd on 10.0.0.4 with --initial-cluster-state=existing, let it catch up ...
+//! client.member_promote(id).await?;
+//! for member in client.member_list().await?.members() {
+//!     println!("{:x} {} {:?} learner={}", member.id, member.name, member.client_ur_ls, member.is_learner);
+//! }
+//! # Ok(()) }
+//! ```
+
+use crate::pb::etcdserverpb::{
+    MemberAddRequest, MemberAddResponse as RawMemberAddResponse, MemberListRequest,
+    MemberListResponse as RawMemberListResponse, MemberPromoteRequest,
+    MemberPromoteResponse as RawMemberPromoteResponse, MemberRemoveRequest,
+    MemberRemoveResponse as RawMemberRemoveResponse, MemberUpdateRequest,
+    MemberUpdateResponse as RawMemberUpdateResponse,
+};
+use crate::transport::calls::unary_call;
+use crate::transport::rpc;
+use crate::Client;
+
+pub use crate::pb::etcdserverpb::Member;
+
+impl Client {
+    /// Every member, learners included (Go's `MemberList`).
+    pub fn member_list(&self) -> MemberList<'_> {
+        MemberList::new(self, MemberListRequest { linearizable: false })
+    }
+
+    /// Adds a voting member with these peer URLs (Go's `MemberAdd`).
+    pub fn member_add<I, S>(&self, peer_urls: I) -> MemberAdd<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        MemberAdd::new(self, MemberAddRequest { peer_ur_ls: strings(peer_urls), is_learner: false })
+    }
+
+    /// Adds a non-voting learner with these peer URLs (Go's
+    /// `MemberAddAsLearner`); promote it once it has caught up.
+    pub fn member_add_as_learner<I, S>(&self, peer_urls: I) -> MemberAdd<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        MemberAdd::new(self, MemberAddRequest { peer_ur_ls: strings(peer_urls), is_learner: true })
+    }
+
+    /// Removes member `id` (Go's `MemberRemove`).
+    pub fn member_remove(&self, id: u64) -> MemberRemove<'_> {
+        MemberRemove::new(self, MemberRemoveRequest { id })
+    }
+
+    /// Replaces the peer URLs of member `id` (Go's `MemberUpdate`).
+    pub fn member_update<I, S>(&self, id: u64, peer_urls: I) -> MemberUpdate<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        MemberUpdate::new(self, MemberUpdateRequest { id, peer_ur_ls: strings(peer_urls) })
+    }
+
+    /// Makes learner `id` a voting member (Go's `MemberPromote`); fails
+    /// with [`LearnerNotReady`](crate::ErrorKind::LearnerNotReady) until it
+    /// has caught up with the leader.
+    pub fn member_promote(&self, id: u64) -> MemberPromote<'_> {
+        MemberPromote::new(self, MemberPromoteRequest { id })
+    }
+}
+
+fn strings<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(Into::into).collect()
+}
+
+unary_call! {
+    /// A member listing, from [`Client::member_list`].
+    MemberList: rpc::MEMBER_LIST, MemberListRequest => MemberListResponse, any
+}
+unary_call! {
+    /// A member addition, from [`Client::member_add`] and
+    /// [`Client::member_add_as_learner`].
+    MemberAdd: rpc::MEMBER_ADD, MemberAddRequest => MemberAddResponse, any
+}
+unary_call! {
+    /// A member removal, from [`Client::member_remove`].
+    MemberRemove: rpc::MEMBER_REMOVE, MemberRemoveRequest => MemberRemoveResponse, any
+}
+unary_call! {
+    /// A peer URL change, from [`Client::member_update`].
+    MemberUpdate: rpc::MEMBER_UPDATE, MemberUpdateRequest => MemberUpdateResponse, any
+}
+unary_call! {
+    /// A learner promotion, from [`Client::member_promote`].
+    MemberPromote: rpc::MEMBER_PROMOTE, MemberPromoteRequest => MemberPromoteResponse, any
+}
+
+impl MemberList<'_> {
+    /// Ask for the list as agreed by a quorum, not the answering member's
+    /// own view (etcd 3.5+; 3.4 ignores it).
+    pub fn linearizable(mut self) -> Self {
+        self.request.linearizable = true;
+        self
+    }
+}
+
+wire_response! {
+    /// The cluster's members.
+    MemberListResponse(RawMemberListResponse)
+}
+
+impl MemberListResponse {
+    /// Every member; a member added but not started yet has no name and
+    /// no client URLs.
+    pub fn members(&self) -> &[Member] {
+        &self.0.members
+    }
+}
+
+wire_response! {
+    /// The member added, and the members after the change.
+    MemberAddResponse(RawMemberAddResponse)
+}
+
+impl MemberAddResponse {
+    /// The member just added (its id is what promote and remove take).
+    pub fn member(&self) -> Option<&Member> {
+        self.0.member.as_ref()
+    }
+
+    /// Every member after the change.
+    pub fn members(&self) -> &[Member] {
+        &self.0.members
+    }
+}
+
+wire_response! {
+    /// The members left after a removal.
+    MemberRemoveResponse(RawMemberRemoveResponse)
+}
+
+impl MemberRemoveResponse {
+    /// Every member after the change.
+    pub fn members(&self) -> &[Member] {
+        &self.0.members
+    }
+}
+
+wire_response! {
+    /// The members after a peer URL change.
+    MemberUpdateResponse(RawMemberUpdateResponse)
+}
+
+impl MemberUpdateResponse {
+    /// Every member after the change.
+    pub fn members(&self) -> &[Member] {
+        &self.0.members
+    }
+}
+
+wire_response! {
+    /// The members after a promotion.
+    MemberPromoteResponse(RawMemberPromoteResponse)
+}
+
+impl MemberPromoteResponse {
+    /// Every member after the change.
+    pub fn members(&self) -> &[Member] {
+        &self.0.members
+    }
+}

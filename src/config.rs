@@ -1,5 +1,6 @@
 //! How a [`Client`](crate::Client) connects: endpoints, timeouts,
-//! keepalive and message size limits. Names follow Go's `clientv3.Config`.
+//! keepalive, message size limits, TLS and credentials. Names follow Go's
+//! `clientv3.Config`.
 
 use std::time::Duration;
 
@@ -30,6 +31,23 @@ pub struct Config {
     pub(crate) max_send_msg_size: usize,
     pub(crate) max_recv_msg_size: usize,
     pub(crate) require_leader: bool,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) auto_sync_interval: Option<Duration>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<TlsConfig>,
+}
+
+/// A user name and its password; the password never appears in `Debug`.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("user", &self.user).field("password", &"<redacted>").finish()
+    }
 }
 
 impl Config {
@@ -49,6 +67,10 @@ impl Config {
             max_send_msg_size: 2 * 1024 * 1024,
             max_recv_msg_size: i32::MAX as usize,
             require_leader: false,
+            credentials: None,
+            auto_sync_interval: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -88,8 +110,9 @@ impl Config {
     /// Send an HTTP/2 ping this often while calls are in flight, and drop
     /// the connection when no answer comes within `timeout` (Go's
     /// `DialKeepAliveTime` and `DialKeepAliveTimeout`; default 30 s and
-    /// 10 s). An interval under 5 s is refused by [`Client::new`]
-    /// (crate::Client::new) because etcd would close the connection.
+    /// 10 s). An interval under 5 s is refused by
+    /// [`Client::new`](crate::Client::new) because etcd would close the
+    /// connection.
     pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
         self.keepalive_interval = Some(interval);
         self.keepalive_timeout = timeout;
@@ -124,6 +147,47 @@ impl Config {
         self
     }
 
+    /// Authenticate as `user` with `password` (Go's `Username` and
+    /// `Password`). The client gets a token when it connects and attaches
+    /// it to every call and stream; when etcd says the token is no longer
+    /// valid (expired, or from an older auth revision) the client fetches a
+    /// new one, once for all calls waiting on it, and retries the refused
+    /// call once. A wrong password fails [`Client::new`](crate::Client::new)
+    /// with [`ErrorKind::AuthFailed`](crate::ErrorKind::AuthFailed). The
+    /// password and the token never appear in `Debug` output or logs.
+    pub fn auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials { user: user.into(), password: password.into() });
+        self
+    }
+
+    /// Every `interval`, make the endpoint list the client URLs of the
+    /// cluster's voting members, from MemberList (Go's `AutoSyncInterval`).
+    /// Members that join are added, members removed are no longer used;
+    /// learners are left out. Off by default; endpoints the members do not
+    /// advertise (a load balancer, a proxy) are replaced when it is on.
+    pub fn auto_sync_interval(mut self, interval: Duration) -> Self {
+        self.auto_sync_interval = Some(interval);
+        self
+    }
+
+    /// Connect with TLS (feature `tls`): every endpoint is dialed with
+    /// `https`, verified against the CA of `tls`, with its client
+    /// certificate if it has one. Bare `host:port` endpoints are taken as
+    /// `https://`; `http://` endpoints are refused.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Whether TLS is configured.
+    pub(crate) fn has_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        return false;
+    }
+
     /// Checks everything that can be checked without a network.
     pub(crate) fn validate(&self) -> Result<Vec<Endpoint>> {
         if self.endpoints.is_empty() {
@@ -139,7 +203,16 @@ impl Config {
         if self.dial_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid_argument("dial and request timeouts must be above zero"));
         }
-        self.endpoints.iter().map(|e| Endpoint::parse(e)).collect()
+        if let Some(credentials) = &self.credentials {
+            if credentials.user.is_empty() {
+                return Err(Error::invalid_argument("auth: the user name is empty"));
+            }
+        }
+        if self.auto_sync_interval.is_some_and(|i| i.is_zero()) {
+            return Err(Error::invalid_argument("the auto sync interval must be above zero"));
+        }
+        let tls = self.has_tls();
+        self.endpoints.iter().map(|e| Endpoint::parse(e, tls)).collect()
     }
 }
 
@@ -154,6 +227,105 @@ impl std::fmt::Debug for Config {
             .field("max_send_msg_size", &self.max_send_msg_size)
             .field("max_recv_msg_size", &self.max_recv_msg_size)
             .field("require_leader", &self.require_leader)
+            .field("auth", &self.credentials.as_ref().map(|c| &c.user))
+            .field("auto_sync_interval", &self.auto_sync_interval)
+            .field("tls", &self.has_tls())
+            .finish()
+    }
+}
+
+/// Where a PEM text comes from.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+pub(crate) enum PemSource {
+    Bytes(bytes::Bytes),
+    /// Read when the client connects.
+    File(std::path::PathBuf),
+}
+
+/// TLS settings for [`Config::tls`] (feature `tls`), as etcdctl's
+/// `--cacert`, `--cert`, `--key`:
+///
+/// ```no_run
+/// # fn demo() -> Result<(), etcd_raw::Error> {
+/// use etcd_raw::TlsConfig;
+/// let tls = TlsConfig::new()
+///     .ca_file("ca.pem")
+///     .identity_files("client.pem", "client-key.pem");
+/// let config = etcd_raw::Config::new(["https://127.0.0.1:2379"]).tls(tls);
+/// # Ok(()) }
+/// ```
+///
+/// Servers are verified against the CA given (never the system's roots):
+/// the name checked is each endpoint's host, an IP address (the
+/// certificate needs an IP SAN, as in `subjectAltName = IP:10.0.0.1`) or a
+/// DNS name, unless [`server_name`](TlsConfig::server_name) sets one for
+/// all. Keys may be PKCS#8, PKCS#1 (RSA) or SEC1 (EC) PEM. Refusals, by
+/// either side, fail with [`ErrorKind::Tls`](crate::ErrorKind::Tls) and a
+/// message that says which certificate was refused and why. `Debug` never
+/// shows key material.
+#[cfg(feature = "tls")]
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    pub(crate) ca: Vec<PemSource>,
+    pub(crate) identity: Option<(PemSource, PemSource)>,
+    pub(crate) server_name: Option<String>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsConfig {
+    /// No CA and no client certificate yet.
+    pub fn new() -> TlsConfig {
+        TlsConfig::default()
+    }
+
+    /// Trust the CA certificates in this PEM text (may be called again to
+    /// add more).
+    pub fn ca_pem(mut self, pem: impl Into<bytes::Bytes>) -> Self {
+        self.ca.push(PemSource::Bytes(pem.into()));
+        self
+    }
+
+    /// Trust the CA certificates in this PEM file, read when the client
+    /// connects (etcdctl's `--cacert`).
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca.push(PemSource::File(path.into()));
+        self
+    }
+
+    /// Present this client certificate (chain) and private key, both PEM,
+    /// for servers started with `--client-cert-auth`.
+    pub fn identity(mut self, cert_pem: impl Into<bytes::Bytes>, key_pem: impl Into<bytes::Bytes>) -> Self {
+        self.identity = Some((PemSource::Bytes(cert_pem.into()), PemSource::Bytes(key_pem.into())));
+        self
+    }
+
+    /// Like [`identity`](TlsConfig::identity), from files read when the
+    /// client connects (etcdctl's `--cert` and `--key`).
+    pub fn identity_files(mut self, cert: impl Into<std::path::PathBuf>, key: impl Into<std::path::PathBuf>) -> Self {
+        self.identity = Some((PemSource::File(cert.into()), PemSource::File(key.into())));
+        self
+    }
+
+    /// Check every server's certificate for this DNS name or IP address
+    /// instead of the endpoint's host (Go's `tls.Config.ServerName`).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let describe = |s: &PemSource| match s {
+            PemSource::Bytes(b) => format!("<{} bytes of PEM>", b.len()),
+            PemSource::File(p) => p.display().to_string(),
+        };
+        f.debug_struct("TlsConfig")
+            .field("ca", &self.ca.iter().map(describe).collect::<Vec<_>>())
+            .field("identity", &self.identity.as_ref().map(|(cert, _)| (describe(cert), "<key redacted>")))
+            .field("server_name", &self.server_name)
             .finish()
     }
 }
@@ -205,6 +377,19 @@ mod tests {
         let config = Config::new(["127.0.0.1:2379"]).keepalive(Duration::from_secs(1), Duration::from_secs(1));
         let err = config.validate().err().map(|e| e.kind());
         assert_eq!(err, Some(crate::ErrorKind::InvalidArgument));
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let config = Config::new(["127.0.0.1:2379"]).auth("alice", "s3cret-pa55");
+        let debug = format!("{config:?}");
+        assert!(debug.contains("alice"), "{debug}");
+        assert!(!debug.contains("s3cret-pa55"), "{debug}");
+    }
+
+    #[test]
+    fn empty_user_is_refused() {
+        assert!(Config::new(["127.0.0.1:2379"]).auth("", "p").validate().is_err());
     }
 
     #[test]

@@ -1,1 +1,418 @@
-//! (being written)
+//! The Maintenance service: status, alarms, defragment, hashes, snapshot,
+//! leader transfer and downgrade.
+//!
+//! Calls that are about one member (status, defragment, hash, hash_kv)
+//! name it, as etcdctl's `--endpoints` does: the endpoint must be one of
+//! the client's, and the call goes there and nowhere else.
+//!
+//! ```no_run
+//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+//! for endpoint in client.endpoints() {
+//!     let status = client.status(&endpoint).await?;
+//!     println!("{endpoint}: {} db={}B leader={:x}", status.version(), status.db_size(), status.leader());
+//! }
+//! client.defragment(&client.endpoints()[0]).await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::call::{CallOptions, ResponseFuture};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pb::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmMember, AlarmRequest, AlarmResponse as RawAlarmResponse, DefragmentRequest,
+    DefragmentResponse as RawDefragmentResponse, DowngradeRequest, DowngradeResponse as RawDowngradeResponse,
+    HashKvRequest, HashKvResponse as RawHashKvResponse, HashRequest, HashResponse as RawHashResponse,
+    MoveLeaderRequest, MoveLeaderResponse as RawMoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
+    StatusResponse as RawStatusResponse,
+};
+use crate::transport::calls::unary_call;
+use crate::transport::rpc;
+use crate::transport::streaming::Source;
+use crate::Client;
+
+pub use crate::pb::etcdserverpb::downgrade_request::DowngradeAction as Downgrade;
+pub use crate::pb::etcdserverpb::AlarmMember as Alarm;
+pub use crate::pb::etcdserverpb::AlarmType;
+
+impl Client {
+    /// The status of the member at `endpoint` (Go's `Status`): version,
+    /// database size, leader, raft index and term, errors.
+    pub fn status(&self, endpoint: impl Into<String>) -> Status<'_> {
+        Status::on(self, endpoint.into(), StatusRequest {})
+    }
+
+    /// Every active alarm in the cluster (Go's `AlarmList`).
+    pub fn alarm_list(&self) -> AlarmList<'_> {
+        AlarmList::new(
+            self,
+            AlarmRequest { action: AlarmAction::Get as i32, member_id: 0, alarm: AlarmType::None as i32 },
+        )
+    }
+
+    /// Clears `alarm` on member `member_id` (Go's `AlarmDisarm`); after a
+    /// NOSPACE alarm, free space (compact, defragment) first.
+    pub fn alarm_disarm(&self, member_id: u64, alarm: AlarmType) -> AlarmDisarm<'_> {
+        AlarmDisarm::new(self, AlarmRequest { action: AlarmAction::Deactivate as i32, member_id, alarm: alarm as i32 })
+    }
+
+    /// Defragments the backend of the member at `endpoint` (Go's
+    /// `Defragment`). The member blocks reads and writes while it runs:
+    /// give it a generous `.timeout(..)` on large databases.
+    pub fn defragment(&self, endpoint: impl Into<String>) -> Defragment<'_> {
+        Defragment::on(self, endpoint.into(), DefragmentRequest {})
+    }
+
+    /// Hash of the whole backend of the member at `endpoint` (for tests;
+    /// use [`hash_kv`](Client::hash_kv) to compare members).
+    pub fn hash(&self, endpoint: impl Into<String>) -> Hash<'_> {
+        Hash::on(self, endpoint.into(), HashRequest {})
+    }
+
+    /// Hash of the key-value history up to `revision` (0: the latest) on
+    /// the member at `endpoint` (Go's `HashKV`); equal on every member
+    /// that is in sync.
+    pub fn hash_kv(&self, endpoint: impl Into<String>, revision: i64) -> HashKv<'_> {
+        HashKv::on(self, endpoint.into(), HashKvRequest { revision })
+    }
+
+    /// Makes member `transferee_id` the leader (Go's `MoveLeader`). The
+    /// request must reach the current leader: the client finds it by
+    /// asking each endpoint's status, as etcdctl does.
+    pub fn move_leader(&self, transferee_id: u64) -> MoveLeader<'_> {
+        MoveLeader { client: self, transferee_id, options: CallOptions::default() }
+    }
+
+    /// Validates, starts or cancels a cluster downgrade to `version`
+    /// (`"3.5"`) (Go's `Downgrade`, etcd 3.5+; 3.4 answers Unimplemented).
+    pub fn downgrade(&self, action: Downgrade, version: impl Into<String>) -> DowngradeCall<'_> {
+        DowngradeCall::new(self, DowngradeRequest { action: action as i32, version: version.into() })
+    }
+
+    /// A snapshot of the backend database, streamed (Go's `Snapshot`).
+    /// Await it to start the stream; see [`Snapshot`].
+    pub fn snapshot(&self) -> SnapshotCall<'_> {
+        SnapshotCall { client: self, endpoint: None }
+    }
+}
+
+unary_call! {
+    /// A status request, from [`Client::status`].
+    Status: rpc::STATUS, StatusRequest => StatusResponse, endpoint
+}
+unary_call! {
+    /// An alarm listing, from [`Client::alarm_list`].
+    AlarmList: rpc::ALARM, AlarmRequest => AlarmResponse, any
+}
+unary_call! {
+    /// An alarm disarm, from [`Client::alarm_disarm`].
+    AlarmDisarm: rpc::ALARM, AlarmRequest => AlarmResponse, any
+}
+unary_call! {
+    /// A defragmentation, from [`Client::defragment`].
+    Defragment: rpc::DEFRAGMENT, DefragmentRequest => DefragmentResponse, endpoint
+}
+unary_call! {
+    /// A backend hash request, from [`Client::hash`].
+    Hash: rpc::HASH, HashRequest => HashResponse, endpoint
+}
+unary_call! {
+    /// A key-value hash request, from [`Client::hash_kv`].
+    HashKv: rpc::HASH_KV, HashKvRequest => HashKvResponse, endpoint
+}
+unary_call! {
+    /// A downgrade request, from [`Client::downgrade`].
+    DowngradeCall: rpc::DOWNGRADE, DowngradeRequest => DowngradeResponse, any
+}
+
+wire_response! {
+    /// A member's status.
+    StatusResponse(RawStatusResponse)
+}
+
+impl StatusResponse {
+    /// The member's etcd version, e.g. `3.5.1`.
+    pub fn version(&self) -> &str {
+        &self.0.version
+    }
+
+    /// Size of the backend file in bytes.
+    pub fn db_size(&self) -> i64 {
+        self.0.db_size
+    }
+
+    /// Bytes of the backend in use (the rest is free pages that
+    /// defragmenting returns).
+    pub fn db_size_in_use(&self) -> i64 {
+        self.0.db_size_in_use
+    }
+
+    /// The leader's member id as this member sees it; 0 when it has none.
+    pub fn leader(&self) -> u64 {
+        self.0.leader
+    }
+
+    /// This member's id.
+    pub fn member_id(&self) -> u64 {
+        self.header().member_id
+    }
+
+    /// Whether this member is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.0.leader != 0 && self.0.leader == self.header().member_id
+    }
+
+    /// Whether this member is a learner.
+    pub fn is_learner(&self) -> bool {
+        self.0.is_learner
+    }
+
+    /// The member's raft log index.
+    pub fn raft_index(&self) -> u64 {
+        self.0.raft_index
+    }
+
+    /// The member's raft term.
+    pub fn raft_term(&self) -> u64 {
+        self.0.raft_term
+    }
+
+    /// The highest raft index the member applied.
+    pub fn raft_applied_index(&self) -> u64 {
+        self.0.raft_applied_index
+    }
+
+    /// Problems the member reports (no leader, alarms).
+    pub fn errors(&self) -> &[String] {
+        &self.0.errors
+    }
+}
+
+wire_response! {
+    /// Alarms listed or cleared.
+    AlarmResponse(RawAlarmResponse)
+}
+
+impl AlarmResponse {
+    /// The alarms: which member, which kind (`alarm()` is an [`AlarmType`]).
+    pub fn alarms(&self) -> &[AlarmMember] {
+        &self.0.alarms
+    }
+}
+
+wire_response! {
+    /// The answer to a defragmentation.
+    DefragmentResponse(RawDefragmentResponse)
+}
+
+wire_response! {
+    /// A backend hash.
+    HashResponse(RawHashResponse)
+}
+
+impl HashResponse {
+    /// The hash.
+    pub fn hash(&self) -> u32 {
+        self.0.hash
+    }
+}
+
+wire_response! {
+    /// A key-value history hash.
+    HashKvResponse(RawHashKvResponse)
+}
+
+impl HashKvResponse {
+    /// The hash.
+    pub fn hash(&self) -> u32 {
+        self.0.hash
+    }
+
+    /// The compaction revision the hash starts from.
+    pub fn compact_revision(&self) -> i64 {
+        self.0.compact_revision
+    }
+}
+
+wire_response! {
+    /// The answer to a leader transfer.
+    MoveLeaderResponse(RawMoveLeaderResponse)
+}
+
+wire_response! {
+    /// The answer to a downgrade request.
+    DowngradeResponse(RawDowngradeResponse)
+}
+
+impl DowngradeResponse {
+    /// The cluster version when the server answered.
+    pub fn version(&self) -> &str {
+        &self.0.version
+    }
+}
+
+/// A leader transfer, from [`Client::move_leader`].
+#[derive(Clone, Debug)]
+#[must_use = "a call does nothing until awaited"]
+pub struct MoveLeader<'a> {
+    client: &'a Client,
+    transferee_id: u64,
+    options: CallOptions,
+}
+
+impl MoveLeader<'_> {
+    timeout_setter!();
+}
+
+impl<'a> IntoFuture for MoveLeader<'a> {
+    type Output = Result<MoveLeaderResponse>;
+    type IntoFuture = ResponseFuture<'a, MoveLeaderResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            let transport = &self.client.transport;
+            let timeout = self.options.timeout.unwrap_or(transport.request_timeout());
+            let find = async {
+                let mut last = None;
+                for (index, endpoint) in transport.endpoints().iter().enumerate() {
+                    let status: Result<RawStatusResponse> =
+                        transport.unary_on(index, &rpc::STATUS, &StatusRequest {}, Some(timeout / 4)).await;
+                    match status {
+                        Ok(status)
+                            if status.leader != 0 && Some(status.leader) == status.header.map(|h| h.member_id) =>
+                        {
+                            return Ok(index);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(endpoint = %endpoint, error = %e, "move_leader: no status");
+                            last = Some(e);
+                        }
+                    }
+                }
+                Err(last.unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotLeader,
+                        "move_leader: none of the client's endpoints is the leader; give the client the leader's endpoint",
+                    )
+                }))
+            };
+            let started = std::time::Instant::now();
+            let leader = tokio::time::timeout(timeout, find).await.map_err(|_| {
+                Error::new(ErrorKind::DeadlineExceeded, "move_leader: finding the leader took too long")
+            })??;
+            let left = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+            let request = MoveLeaderRequest { target_id: self.transferee_id };
+            let raw = transport.unary_on(leader, &rpc::MOVE_LEADER, &request, Some(left)).await?;
+            Ok(MoveLeaderResponse(raw))
+        })
+    }
+}
+
+/// A snapshot request, from [`Client::snapshot`]; await it for the
+/// [`Snapshot`] stream.
+#[derive(Clone, Debug)]
+#[must_use = "a call does nothing until awaited"]
+pub struct SnapshotCall<'a> {
+    client: &'a Client,
+    endpoint: Option<String>,
+}
+
+impl SnapshotCall<'_> {
+    /// Take the snapshot from the member at `endpoint` (one of the
+    /// client's) instead of any.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+}
+
+impl<'a> IntoFuture for SnapshotCall<'a> {
+    type Output = Result<Snapshot>;
+    type IntoFuture = ResponseFuture<'a, Snapshot>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ResponseFuture::new(async move {
+            let transport = &self.client.transport;
+            let source = match &self.endpoint {
+                None => transport.server_stream(&rpc::SNAPSHOT, &SnapshotRequest {}).await?,
+                Some(endpoint) => {
+                    let index = transport.endpoint_index(endpoint)?;
+                    let (mut sink, source) =
+                        transport.open_stream_on::<SnapshotRequest, SnapshotResponse>(index, &rpc::SNAPSHOT).await?;
+                    sink.send(&SnapshotRequest {})?;
+                    sink.finish()?;
+                    source
+                }
+            };
+            Ok(Snapshot { source, received: 0, remaining: None })
+        })
+    }
+}
+
+/// A snapshot being received: a [`Stream`](futures_core::Stream) of byte
+/// chunks. Written in order to a file they make exactly what `etcdctl
+/// snapshot save` writes: the backend database followed by its 32-byte
+/// SHA-256, which `etcdctl snapshot restore` checks. Dropping it cancels
+/// the transfer. No deadline applies to the transfer itself.
+pub struct Snapshot {
+    source: Source<SnapshotResponse>,
+    received: u64,
+    remaining: Option<u64>,
+}
+
+impl Snapshot {
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Database bytes the server said were still to come after the last
+    /// chunk (`None` before the first).
+    pub fn remaining(&self) -> Option<u64> {
+        self.remaining
+    }
+
+    /// The next chunk; `None` at the end. Cancel-safe.
+    pub async fn next_chunk(&mut self) -> Option<Result<Bytes>> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("endpoint", &self.source.endpoint())
+            .field("received", &self.received)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl futures_core::Stream for Snapshot {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            return match this.source.poll_message(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(None)) => Poll::Ready(None),
+                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(Ok(Some(message))) => {
+                    this.remaining = Some(message.remaining_bytes);
+                    if message.blob.is_empty() {
+                        continue;
+                    }
+                    this.received += message.blob.len() as u64;
+                    Poll::Ready(Some(Ok(message.blob)))
+                }
+            };
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub struct ClusterBuilder {
     binary: Option<EtcdBinary>,
     args: Vec<String>,
     timeout: Duration,
+    https: bool,
 }
 
 impl ClusterBuilder {
@@ -47,6 +48,16 @@ impl ClusterBuilder {
     /// Extra etcd flags for every member.
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Serve clients over `https://` (default plain `http://`); give the
+    /// certificate flags with [`args`](Self::args): `--cert-file`,
+    /// `--key-file`, and `--trusted-ca-file` with `--client-cert-auth` to
+    /// require client certificates. Each member also listens on a plain
+    /// http port of its own, which only the kit's health check uses.
+    pub fn https(mut self, on: bool) -> Self {
+        self.https = on;
         self
     }
 
@@ -79,7 +90,7 @@ impl ClusterBuilder {
         loop {
             // Dropping the previous members kills them and removes their directories.
             cluster.members = Vec::new();
-            cluster.members = new_members(self.members)?;
+            cluster.members = new_members(self.members, self.https)?;
             cluster.initial_cluster = initial_cluster(&cluster.members);
             let all: Vec<usize> = (0..self.members).collect();
             let started = cluster.launch(&all, "new").and_then(|()| cluster.wait_for(&all, cluster.timeout));
@@ -106,7 +117,7 @@ pub struct Cluster {
 impl Cluster {
     /// Options for a cluster; see [`ClusterBuilder`].
     pub fn builder() -> ClusterBuilder {
-        ClusterBuilder { members: 1, binary: None, args: Vec::new(), timeout: DEFAULT_TIMEOUT }
+        ClusterBuilder { members: 1, binary: None, args: Vec::new(), timeout: DEFAULT_TIMEOUT, https: false }
     }
 
     /// Starts `members` members with the located binary and waits until all are healthy.
@@ -114,7 +125,7 @@ impl Cluster {
         Cluster::builder().members(members).start()
     }
 
-    /// Every member's client URL, `http://127.0.0.1:PORT`.
+    /// Every member's client URL, `http://127.0.0.1:PORT` (or `https://`).
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(Member::client_url).collect()
     }
@@ -282,12 +293,15 @@ impl Drop for Cluster {
     }
 }
 
-fn new_members(n: usize) -> Result<Vec<Member>, TestkitError> {
-    let ports = ports::free_ports(2 * n)?;
+fn new_members(n: usize, https: bool) -> Result<Vec<Member>, TestkitError> {
+    let per_member = if https { 3 } else { 2 };
+    let ports = ports::free_ports(per_member * n)?;
     let mut members = Vec::with_capacity(n);
     for i in 0..n {
         let dir = dirs::fresh_dir()?;
-        members.push(Member::new(format!("etcd-{i}"), ports[2 * i], ports[2 * i + 1], dir));
+        let at = per_member * i;
+        let member = Member::new(format!("etcd-{i}"), ports[at], ports[at + 1], dir);
+        members.push(if https { member.with_https(ports[at + 2]) } else { member });
     }
     Ok(members)
 }

@@ -21,6 +21,8 @@ pub struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// With https client URLs: a plain-http client listener for `/health`.
+    health_port: Option<u16>,
     data_dir: PathBuf,
     proc: Mutex<Proc>,
 }
@@ -55,7 +57,14 @@ pub(crate) struct Launch<'a> {
 
 impl Member {
     pub(crate) fn new(name: String, client_port: u16, peer_port: u16, data_dir: PathBuf) -> Member {
-        Member { name, client_port, peer_port, data_dir, proc: Mutex::new(Proc::default()) }
+        Member { name, client_port, peer_port, health_port: None, data_dir, proc: Mutex::new(Proc::default()) }
+    }
+
+    /// Serves clients over https, with a plain-http listener on `health_port`
+    /// that the kit's health probe uses (it speaks no TLS).
+    pub(crate) fn with_https(mut self, health_port: u16) -> Member {
+        self.health_port = Some(health_port);
+        self
     }
 
     /// The member's name (`--name`), e.g. `etcd-0`.
@@ -63,9 +72,11 @@ impl Member {
         &self.name
     }
 
-    /// The client URL, `http://127.0.0.1:PORT`.
+    /// The client URL, `http://127.0.0.1:PORT` (`https://` for a cluster
+    /// built with [`https`](super::ClusterBuilder::https)).
     pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.health_port.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// The client address, e.g. to put a [`Proxy`](super::Proxy) in front of it.
@@ -147,10 +158,14 @@ impl Member {
         let mut cmd = Command::new(&l.binary.etcd);
         scrub_env(&mut cmd);
         let (client, peer) = (self.client_url(), self.peer_url());
+        let listen = match self.health_port {
+            Some(port) => format!("{client},http://127.0.0.1:{port}"),
+            None => client.clone(),
+        };
         cmd.current_dir(&self.data_dir)
             .arg(format!("--name={}", self.name))
             .arg(format!("--data-dir={}", self.data_dir.display()))
-            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--listen-client-urls={listen}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
@@ -194,7 +209,8 @@ impl Member {
 
     /// One `/health` probe.
     pub(crate) fn probe(&self, timeout: Duration) -> Result<(), String> {
-        health::check(self.client_addr(), timeout)
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.health_port.unwrap_or(self.client_port)));
+        health::check(addr, timeout)
     }
 
     /// The log written since the current process started.

@@ -4,14 +4,19 @@
 //! state; the connection task flushes whatever has queued up in one socket
 //! write. That is where batching under concurrency comes from, and why no
 //! request crosses a channel or a second task on its way out.
+//!
+//! The same task watches the member: while streams are open and nothing
+//! arrives, it pings, and a ping left unanswered ends the connection, which
+//! fails every stream on it at once. That is how a hung (SIGSTOPped) member
+//! is found within a call's deadline instead of at the keepalive interval.
 
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -19,11 +24,23 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::endpoint::Endpoint;
+use super::tls::Tls;
+use crate::config::MIN_KEEPALIVE_INTERVAL;
 use crate::error::{Error, ErrorKind, Result};
 
 /// HTTP/2 windows: large enough that multi-MiB ranges stream at full speed.
 const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// How often the connection task looks for a stall while streams are open.
+const WATCH_TICK: Duration = Duration::from_millis(250);
+/// How long a live member may take to answer a probing ping. Go's HTTP/2
+/// server answers pings from its read loop, however busy its handlers are.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Pings without data from the server in between must be further apart than
+/// etcd's `--grpc-keepalive-min-time` (5 s), or the server counts strikes and
+/// closes the connection with `too_many_pings`.
+const QUIET_PING_SPACING: Duration = MIN_KEEPALIVE_INTERVAL.saturating_add(Duration::from_millis(500));
 
 /// Settings a connection needs from the client's config.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +49,11 @@ pub(crate) struct ConnectionSettings {
     pub(crate) dial_timeout: Duration,
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) keepalive_timeout: Duration,
+    /// Probe a stalled connection and drop it when the member hangs. Only
+    /// with other endpoints to fail over to: with one, the call's deadline
+    /// ends the wait, and a member that is only slow (a long fsync, a GC
+    /// pause) keeps its connection.
+    pub(crate) probe_stalls: bool,
 }
 
 /// A live connection; clones share it.
@@ -43,9 +65,13 @@ pub(crate) struct Connection {
 
 struct ConnectionState {
     closed: AtomicBool,
-    /// Streams in flight; keepalive pings are only sent while there are
-    /// some, because etcd counts pings on an idle connection as abuse.
+    /// Set when the member stopped answering pings: it is hung, not gone.
+    hung: AtomicBool,
+    /// Streams in flight; pings are only sent while there are some, because
+    /// etcd counts pings on an idle connection as abuse.
     active: AtomicUsize,
+    /// Reads from the socket that returned data: progress, as the watchdog sees it.
+    reads: AtomicU64,
 }
 
 /// Counts a stream as active while it lives.
@@ -62,14 +88,24 @@ impl Connection {
         self.state.closed.load(Ordering::Acquire)
     }
 
+    /// Whether the connection ended because the member stopped answering.
+    pub(crate) fn was_hung(&self) -> bool {
+        self.state.hung.load(Ordering::Acquire)
+    }
+
     pub(crate) fn track(&self) -> ActiveStream {
         self.state.active.fetch_add(1, Ordering::Relaxed);
         ActiveStream(self.state.clone())
     }
 
-    /// Dials `endpoint`, performs the HTTP/2 handshake and spawns the task
+    /// Dials `endpoint` (with TLS when `tls` is given), performs the HTTP/2
+    /// handshake, waits for a first ping to be answered and spawns the task
     /// that drives the connection until it fails or every handle is gone.
-    pub(crate) async fn open(endpoint: &Endpoint, settings: ConnectionSettings) -> Result<Connection> {
+    pub(crate) async fn open(
+        endpoint: &Endpoint,
+        settings: ConnectionSettings,
+        tls: Option<&Tls>,
+    ) -> Result<Connection> {
         let unavailable =
             |what: String| Error::new(ErrorKind::Unavailable, what).with_endpoint(endpoint.original.clone());
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
@@ -77,77 +113,182 @@ impl Connection {
             .map_err(|e| unavailable(format!("connecting to {}: {e}", endpoint.original)))?;
         // Requests are small and latency matters more than packet count.
         tcp.set_nodelay(true).map_err(|e| unavailable(format!("configuring socket to {}: {e}", endpoint.original)))?;
-        let (send, mut connection) = h2::client::Builder::new()
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .enable_push(false)
-            .handshake::<_, Bytes>(ScalarWrites(tcp))
-            .await
-            .map_err(|e| unavailable(format!("HTTP/2 handshake with {}: {e}", endpoint.original)))?;
-        let state = Arc::new(ConnectionState { closed: AtomicBool::new(false), active: AtomicUsize::new(0) });
-        let pinger = connection.ping_pong();
-        let task_state = state.clone();
-        let name = endpoint.original.clone();
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let keepalive = keepalive(pinger, settings, task_state.clone(), ready_tx);
-            let outcome = FirstOf { a: connection, b: Box::pin(keepalive) }.await;
-            task_state.closed.store(true, Ordering::Release);
-            match outcome {
-                Ok(()) => tracing::debug!(endpoint = %name, "connection closed"),
-                Err(why) => tracing::debug!(endpoint = %name, error = %why, "connection lost"),
-            }
+        let state = Arc::new(ConnectionState {
+            closed: AtomicBool::new(false),
+            hung: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            reads: AtomicU64::new(0),
         });
-        // The handshake only wrote our preface; a ping answered proves a
-        // live HTTP/2 server (a stopped one accepts TCP and says nothing).
-        match ready_rx.await {
-            Ok(Ok(())) => Ok(Connection { send, state }),
-            Ok(Err(why)) => Err(unavailable(format!("{} did not answer: {why}", endpoint.original))),
-            Err(_) => Err(unavailable(format!("connection to {} closed during setup", endpoint.original))),
+        match tls {
+            None => start(ScalarWrites { io: tcp, state: state.clone() }, endpoint, settings, state, None).await,
+            Some(tls) => {
+                let stream = tls.connect(tcp, endpoint).await?;
+                let identity = Some(tls.has_identity());
+                start(ScalarWrites { io: stream, state: state.clone() }, endpoint, settings, state, identity).await
+            }
         }
     }
+}
+
+async fn start<T>(
+    io: ScalarWrites<T>,
+    endpoint: &Endpoint,
+    settings: ConnectionSettings,
+    state: Arc<ConnectionState>,
+    tls_identity: Option<bool>,
+) -> Result<Connection>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, mut connection) = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .enable_push(false)
+        .handshake::<_, Bytes>(io)
+        .await
+        .map_err(|e| setup_error(e, endpoint, tls_identity, true))?;
+    let pinger = connection.ping_pong();
+    let task_state = state.clone();
+    let name = endpoint.original.clone();
+    let for_task = endpoint.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    // Shared so the task can report a failure that ends the connection
+    // before the first ping is answered (a TLS alert, say).
+    let ready = Arc::new(Mutex::new(Some(ready_tx)));
+    let for_watchdog = ready.clone();
+    tokio::spawn(async move {
+        let watchdog = watchdog(pinger, settings, task_state.clone(), for_watchdog);
+        let outcome = FirstOf { a: connection, b: Box::pin(watchdog) }.await;
+        let setting_up = ready.lock().ok().and_then(|mut r| r.take());
+        let why = match outcome {
+            Ok(()) => {
+                tracing::debug!(endpoint = %name, "connection closed");
+                Error::new(ErrorKind::Unavailable, format!("connection to {name} closed"))
+            }
+            Err(Ended::Connection(e)) => {
+                tracing::debug!(endpoint = %name, error = %e, "connection lost");
+                setup_error(e, &for_task, tls_identity, setting_up.is_some())
+            }
+            Err(Ended::Watchdog(why)) => {
+                tracing::debug!(endpoint = %name, error = %why, "member stopped answering; connection dropped");
+                task_state.hung.store(true, Ordering::Release);
+                Error::new(ErrorKind::Unavailable, format!("{name} did not answer: {why}"))
+            }
+        };
+        task_state.closed.store(true, Ordering::Release);
+        if let Some(ready) = setting_up {
+            let _ = ready.send(Err(why.with_endpoint(name)));
+        }
+    });
+    // The handshake only wrote our preface; a ping answered proves a live
+    // HTTP/2 server (a stopped one accepts TCP and says nothing).
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(Connection { send, state }),
+        Ok(Err(why)) => Err(why),
+        Err(_) => {
+            Err(Error::new(ErrorKind::Unavailable, format!("connection to {} closed during setup", endpoint.original))
+                .with_endpoint(endpoint.original.clone()))
+        }
+    }
+}
+
+/// An h2 failure while setting up or running a connection: a TLS refusal
+/// says which, anything else is Unavailable. `tls_identity` is given for a
+/// TLS connection (whether it has a client certificate): a server that
+/// drops the session right after the handshake (`setting_up`) has refused
+/// the client's certificate, or its absence.
+fn setup_error(e: h2::Error, endpoint: &Endpoint, tls_identity: Option<bool>, setting_up: bool) -> Error {
+    if let (Some(io), Some(has_identity)) = (e.get_io(), tls_identity) {
+        if let Some(tls) = super::tls::classify_io(io, endpoint, has_identity) {
+            return tls;
+        }
+        if setting_up {
+            if let Some(tls) = super::tls::closed_after_handshake(io, endpoint, has_identity) {
+                return tls;
+            }
+        }
+    }
+    Error::new(ErrorKind::Unavailable, format!("HTTP/2 with {}: {e}", endpoint.original))
+        .with_endpoint(endpoint.original.clone())
+        .with_source(e)
 }
 
 /// Pings once to learn the server is there (reporting on `ready`), then
-/// while streams are active; returns (ending the connection) when a ping
-/// goes unanswered in time.
-async fn keepalive(
+/// watches the connection while streams are open: a ping when the
+/// keepalive interval is due, or at once when nothing has arrived for a
+/// tick. Returns (ending the connection) when a ping goes unanswered.
+async fn watchdog(
     pinger: Option<h2::PingPong>,
     settings: ConnectionSettings,
     state: Arc<ConnectionState>,
-    ready: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+    ready: Arc<Mutex<Option<tokio::sync::oneshot::Sender<Result<()>>>>>,
 ) -> String {
+    let report = |result: Result<()>| {
+        if let Some(ready) = ready.lock().ok().and_then(|mut r| r.take()) {
+            let _ = ready.send(result);
+        }
+    };
     let Some(mut pinger) = pinger else {
-        let _ = ready.send(Ok(()));
+        report(Ok(()));
         return std::future::pending().await;
     };
-    let first = match tokio::time::timeout(settings.dial_timeout, pinger.ping(h2::Ping::opaque())).await {
-        Ok(Ok(_pong)) => Ok(()),
-        Ok(Err(e)) => Err(format!("ping failed: {e}")),
-        Err(_) => Err(format!("no answer to a ping within {:?}", settings.dial_timeout)),
-    };
-    let failed = first.as_ref().err().cloned();
-    let _ = ready.send(first);
-    if let Some(why) = failed {
-        return why;
+    match tokio::time::timeout(settings.dial_timeout, pinger.ping(h2::Ping::opaque())).await {
+        Ok(Ok(_pong)) => report(Ok(())),
+        // The connection's own error says more (a TLS alert, a reset); the
+        // task reports it when the connection future ends.
+        Ok(Err(_)) => return std::future::pending().await,
+        Err(_) => return format!("no answer to a ping within {:?}", settings.dial_timeout),
     }
-    let Some(interval) = settings.keepalive_interval else {
-        return std::future::pending().await;
-    };
+    let mut last_ping = Instant::now();
+    let mut reads_at_ping = state.reads.load(Ordering::Relaxed);
+    let mut reads_at_tick = reads_at_ping;
+    // One probe may come sooner than etcd's minimum ping spacing without
+    // traffic from the server in between: etcd tolerates two such pings
+    // (its strikes are reset by the data it sends), the third closes the
+    // connection.
+    let mut early_probe_left = true;
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(WATCH_TICK).await;
+        let reads = state.reads.load(Ordering::Relaxed);
+        let stalled = reads == reads_at_tick;
+        reads_at_tick = reads;
         if state.active.load(Ordering::Relaxed) == 0 {
             continue;
         }
-        match tokio::time::timeout(settings.keepalive_timeout, pinger.ping(h2::Ping::opaque())).await {
-            Ok(Ok(_pong)) => {}
-            Ok(Err(e)) => return format!("keepalive ping failed: {e}"),
-            Err(_) => return format!("no keepalive answer within {:?}", settings.keepalive_timeout),
+        let since_ping = last_ping.elapsed();
+        let traffic_since_ping = reads != reads_at_ping;
+        if traffic_since_ping {
+            early_probe_left = true;
+        }
+        let keepalive_due = settings.keepalive_interval.is_some_and(|interval| since_ping >= interval);
+        let spaced = since_ping >= QUIET_PING_SPACING || traffic_since_ping;
+        let probe_due = settings.probe_stalls && stalled && (spaced || early_probe_left);
+        if !keepalive_due && !probe_due {
+            continue;
+        }
+        if probe_due && !spaced {
+            early_probe_left = false;
+        }
+        let wait = if probe_due { PROBE_TIMEOUT.min(settings.keepalive_timeout) } else { settings.keepalive_timeout };
+        match tokio::time::timeout(wait, pinger.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => {
+                last_ping = Instant::now();
+                // Counted after the pong, so the pong is not taken for traffic.
+                reads_at_ping = state.reads.load(Ordering::Relaxed);
+                reads_at_tick = reads_at_ping;
+            }
+            Ok(Err(e)) => return format!("ping failed: {e}"),
+            Err(_) => return format!("no answer to a ping within {wait:?} while requests were waiting"),
         }
     }
 }
 
-/// Runs the connection until it ends, or until the keepalive gives up.
+enum Ended {
+    Connection(h2::Error),
+    Watchdog(String),
+}
+
+/// Runs the connection until it ends, or until the watchdog gives up.
 struct FirstOf<A, B> {
     a: A,
     b: Pin<Box<B>>,
@@ -158,30 +299,40 @@ where
     A: Future<Output = std::result::Result<(), h2::Error>> + Unpin,
     B: Future<Output = String>,
 {
-    type Output = std::result::Result<(), String>;
+    type Output = std::result::Result<(), Ended>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Poll::Ready(result) = Pin::new(&mut self.a).poll(cx) {
-            return Poll::Ready(result.map_err(|e| e.to_string()));
+            return Poll::Ready(result.map_err(Ended::Connection));
         }
-        self.b.as_mut().poll(cx).map(Err)
+        self.b.as_mut().poll(cx).map(|why| Err(Ended::Watchdog(why)))
     }
 }
 
-/// The socket, reported as not supporting vectored writes. h2 then copies
-/// small DATA frames into its write buffer instead of queueing each as its
-/// own slice, so concurrent requests share one `write` call.
-struct ScalarWrites(TcpStream);
+/// The socket (plain or TLS), reported as not supporting vectored writes.
+/// h2 then copies small DATA frames into its write buffer instead of
+/// queueing each as its own slice, so concurrent requests share one
+/// `write` call (and, over TLS, one record). Reads are counted for the
+/// watchdog.
+struct ScalarWrites<T> {
+    io: T,
+    state: Arc<ConnectionState>,
+}
 
-impl AsyncRead for ScalarWrites {
+impl<T: AsyncRead + Unpin> AsyncRead for ScalarWrites<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.state.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
-impl AsyncWrite for ScalarWrites {
+impl<T: AsyncWrite + Unpin> AsyncWrite for ScalarWrites<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -191,7 +342,7 @@ impl AsyncWrite for ScalarWrites {
     ) -> Poll<std::io::Result<usize>> {
         // Only reached if a caller ignores is_write_vectored(); stay correct.
         let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
-        Pin::new(&mut self.0).poll_write(cx, first)
+        Pin::new(&mut self.io).poll_write(cx, first)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -199,10 +350,10 @@ impl AsyncWrite for ScalarWrites {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

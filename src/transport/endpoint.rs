@@ -17,8 +17,10 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     /// Accepts `host:port`, `http://host:port` and `https://host:port`
-    /// (a trailing `/` is allowed; any other path is not).
-    pub(crate) fn parse(text: &str) -> Result<Endpoint> {
+    /// (a trailing `/` is allowed; any other path is not). With `tls`, a
+    /// bare `host:port` means https and `http://` is refused; without it,
+    /// `https://` is refused.
+    pub(crate) fn parse(text: &str, tls: bool) -> Result<Endpoint> {
         let bad = |why: &str| Error::invalid_argument(format!("invalid endpoint {text:?}: {why}"));
         let trimmed = text.trim();
         let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("http://") {
@@ -27,6 +29,8 @@ impl Endpoint {
             (Scheme::HTTPS, rest)
         } else if trimmed.contains("://") {
             return Err(bad("only http:// and https:// are supported"));
+        } else if tls {
+            (Scheme::HTTPS, trimmed)
         } else {
             (Scheme::HTTP, trimmed)
         };
@@ -40,11 +44,18 @@ impl Endpoint {
         if host.is_empty() {
             return Err(bad("a host is required"));
         }
-        if scheme == Scheme::HTTPS {
-            return Err(Error::new(
-                crate::ErrorKind::InvalidArgument,
-                format!("endpoint {text:?} uses https:// but this client has no TLS configuration"),
-            ));
+        if scheme == Scheme::HTTPS && !tls {
+            let why = if cfg!(feature = "tls") {
+                "this client has no TLS configuration (set one with Config::tls)"
+            } else {
+                "this client was built without TLS (enable the `tls` feature and set Config::tls)"
+            };
+            return Err(Error::invalid_argument(format!("endpoint {text:?} uses https:// but {why}")));
+        }
+        if scheme == Scheme::HTTP && tls {
+            return Err(Error::invalid_argument(format!(
+                "endpoint {text:?} uses http:// but the client has a TLS configuration; use https:// (or a bare host:port)"
+            )));
         }
         Ok(Endpoint { original: text.to_string(), scheme, authority, host, port })
     }
@@ -62,7 +73,7 @@ mod tests {
             ("http://localhost:22379/", "localhost", 22379),
             ("[::1]:2379", "::1", 2379),
         ] {
-            let endpoint = Endpoint::parse(text).map_err(|e| e.to_string());
+            let endpoint = Endpoint::parse(text, false).map_err(|e| e.to_string());
             let endpoint = endpoint.as_ref().map(|e| (e.host.as_str(), e.port));
             assert_eq!(endpoint, Ok((host, port)), "{text}");
         }
@@ -71,13 +82,22 @@ mod tests {
     #[test]
     fn refuses_bad_forms() {
         for text in ["", "127.0.0.1", "unix:///tmp/etcd.sock", "http://h:1/path", "http://:2379", "h:notaport"] {
-            assert!(Endpoint::parse(text).is_err(), "{text}");
+            assert!(Endpoint::parse(text, false).is_err(), "{text}");
         }
     }
 
     #[test]
     fn https_without_tls_is_a_configuration_error() {
-        let err = Endpoint::parse("https://127.0.0.1:2379").err().map(|e| e.kind());
+        let err = Endpoint::parse("https://127.0.0.1:2379", false).err().map(|e| e.kind());
         assert_eq!(err, Some(crate::ErrorKind::InvalidArgument));
+    }
+
+    #[test]
+    fn http_with_tls_is_a_configuration_error() {
+        let err = Endpoint::parse("http://127.0.0.1:2379", true).err().map(|e| e.kind());
+        assert_eq!(err, Some(crate::ErrorKind::InvalidArgument));
+        let bare = Endpoint::parse("127.0.0.1:2379", true).map(|e| e.scheme);
+        assert_eq!(bare.ok(), Some(Scheme::HTTPS));
+        assert!(Endpoint::parse("https://localhost:2379", true).is_ok());
     }
 }

@@ -1,18 +1,35 @@
 //! The one request path. Every RPC, typed or raw, goes through
 //! [`Transport`]: endpoint choice, connection reuse, deadline, metadata,
-//! retry policy and error mapping live here and nowhere else.
+//! auth token, retry policy and error mapping live here and nowhere else.
+//!
+//! - `mod.rs`: connecting, dialing, request heads.
+//! - `slots.rs`: the endpoints and their connections.
+//! - `sync.rs`: the endpoint list kept up with the cluster's members.
+//! - `health.rs`: which endpoints are in the rotation; probing them back.
+//! - `auth.rs`: the token, and its single-flight refresh.
+//! - `policy.rs`: the retry rule, written once.
+//! - `unary.rs`: a unary call's attempts within its deadline.
+//! - `connection.rs`: one HTTP/2 connection and its watchdog.
+//! - `tls.rs`: rustls setup and TLS error wording (feature `tls`).
 
+mod auth;
+pub(crate) mod calls;
 pub(crate) mod connection;
 pub(crate) mod endpoint;
 pub(crate) mod grpc;
+mod health;
+mod policy;
 mod raw;
 pub(crate) mod rpc;
+mod slots;
 pub(crate) mod streaming;
+mod sync;
+mod tls;
 mod unary;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, CONTENT_TYPE, TE, USER_AGENT};
 use http::uri::PathAndQuery;
@@ -20,9 +37,16 @@ use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use auth::TokenState;
 use connection::{Connection, ConnectionSettings};
 use endpoint::Endpoint;
+use health::Reason;
 pub use raw::{RawBody, RawChannel};
+use slots::{Slot, Slots};
+use tls::Tls;
+
+/// etcd's metadata key for the auth token.
+const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 
 /// Shared by every clone of a [`crate::Client`].
 #[derive(Clone)]
@@ -31,8 +55,11 @@ pub(crate) struct Transport {
 }
 
 struct Shared {
-    slots: Vec<Slot>,
+    slots: Slots,
     next: AtomicUsize,
+    /// How many endpoints are out of the rotation; 0 keeps `pick` to one
+    /// atomic add.
+    down: AtomicUsize,
     settings: ConnectionSettings,
     dial_timeout: Duration,
     request_timeout: Duration,
@@ -40,21 +67,20 @@ struct Shared {
     max_recv: usize,
     /// Sent with every request: content type, user agent, require-leader.
     base_headers: HeaderMap,
-}
-
-/// One endpoint and its connection, if any.
-struct Slot {
-    endpoint: Endpoint,
-    connection: Mutex<Option<Connection>>,
-    /// Callers that find no connection wait here for one dial, not many.
-    dialing: tokio::sync::Mutex<()>,
+    tls: Option<Tls>,
+    /// Present when the config has credentials.
+    auth: Option<TokenState>,
+    /// Bumped whenever a dial ends, so callers waiting for one wake up.
+    dials: tokio::sync::watch::Sender<u64>,
 }
 
 impl Transport {
     /// Dials every endpoint at once and returns as soon as one connection is
-    /// up; the others keep dialing in the background.
+    /// up (the others keep dialing in the background), then fetches an
+    /// auth token if the config has credentials.
     pub(crate) async fn connect(config: &Config) -> Result<Transport> {
         let endpoints = config.validate()?;
+        let tls = tls_setup(config)?;
         let mut base_headers = HeaderMap::new();
         base_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         base_headers.insert(TE, HeaderValue::from_static("trailers"));
@@ -65,111 +91,237 @@ impl Transport {
         }
         let transport = Transport {
             shared: Arc::new(Shared {
-                slots: endpoints
-                    .into_iter()
-                    .map(|endpoint| Slot {
-                        endpoint,
-                        connection: Mutex::new(None),
-                        dialing: tokio::sync::Mutex::new(()),
-                    })
-                    .collect(),
+                slots: Slots::new(endpoints.into_iter().map(Slot::new).collect()),
                 next: AtomicUsize::new(0),
+                down: AtomicUsize::new(0),
                 settings: ConnectionSettings {
                     dial_timeout: config.dial_timeout,
                     keepalive_interval: config.keepalive_interval,
                     keepalive_timeout: config.keepalive_timeout,
+                    probe_stalls: config.endpoints.len() > 1 || config.auto_sync_interval.is_some(),
                 },
                 dial_timeout: config.dial_timeout,
                 request_timeout: config.request_timeout,
                 max_send: config.max_send_msg_size,
                 max_recv: config.max_recv_msg_size,
                 base_headers,
+                tls,
+                auth: config.credentials.clone().map(TokenState::new),
+                dials: tokio::sync::watch::Sender::new(0),
             }),
         };
         transport.first_connection().await?;
+        if transport.shared.auth.is_some() {
+            transport.refresh_token(0).await?;
+        }
+        if let Some(interval) = config.auto_sync_interval {
+            transport.start_auto_sync(interval);
+        }
         Ok(transport)
     }
 
     async fn first_connection(&self) -> Result<()> {
-        let mut dials = tokio::task::JoinSet::new();
+        let mut dials = self.shared.dials.subscribe();
         for index in 0..self.shared.slots.len() {
-            let transport = self.clone();
-            dials.spawn(async move { transport.connection(index).await.map(|_| index) });
+            self.start_dial(index);
         }
-        let mut failures = Vec::new();
-        let wait_for_one = async {
-            while let Some(joined) = dials.join_next().await {
-                match joined {
-                    Ok(Ok(index)) => return Some(index),
-                    Ok(Err(e)) => failures.push(e.message().to_string()),
-                    Err(e) => failures.push(format!("dial task failed: {e}")),
-                }
-            }
-            None
-        };
-        let outcome = tokio::time::timeout(self.shared.dial_timeout, wait_for_one).await;
-        // Dials still running go on filling their slots.
-        dials.detach_all();
-        match outcome {
-            Ok(Some(index)) => {
+        let started = Instant::now();
+        loop {
+            if let Some(index) = (0..self.shared.slots.len()).find(|&i| self.shared.slots[i].live().is_some()) {
                 self.shared.next.store(index, Ordering::Relaxed);
-                Ok(())
+                return Ok(());
             }
-            Ok(None) | Err(_) => {
-                let tried: Vec<&str> = self.shared.slots.iter().map(|s| s.endpoint.original.as_str()).collect();
-                let mut message = format!(
-                    "no etcd endpoint reachable within the dial timeout of {:?}; tried {}",
-                    self.shared.dial_timeout,
-                    tried.join(", ")
-                );
-                if !failures.is_empty() {
-                    message.push_str(&format!(" ({})", failures.join("; ")));
-                }
-                Err(Error::new(ErrorKind::Unavailable, message))
+            let all_failed = self.shared.slots.iter().all(|s| !s.dialing.load(Ordering::Acquire));
+            let left = self.shared.dial_timeout.saturating_sub(started.elapsed());
+            if all_failed || left.is_zero() {
+                return Err(self.none_reachable());
             }
+            // Dials still running go on filling their slots after a timeout.
+            let _ = tokio::time::timeout(left, dials.changed()).await;
         }
     }
 
-    /// The endpoints as the user gave them.
-    pub(crate) fn endpoints(&self) -> Vec<String> {
-        self.shared.slots.iter().map(|s| s.endpoint.original.clone()).collect()
+    fn none_reachable(&self) -> Error {
+        let tried: Vec<&str> = self.shared.slots.iter().map(|s| s.endpoint.original.as_str()).collect();
+        let failures: Vec<Error> = self.shared.slots.iter().filter_map(Slot::last_error).collect();
+        // One TLS refusal says more than "unreachable": surface it as is.
+        if let Some(tls) = failures.iter().find(|e| e.kind() == ErrorKind::Tls) {
+            return tls.clone();
+        }
+        let mut message = format!(
+            "no etcd endpoint reachable within the dial timeout of {:?}; tried {}",
+            self.shared.dial_timeout,
+            tried.join(", ")
+        );
+        if !failures.is_empty() {
+            let reasons: Vec<&str> = failures.iter().map(Error::message).collect();
+            message.push_str(&format!(" ({})", reasons.join("; ")));
+        }
+        Error::new(ErrorKind::Unavailable, message)
     }
 
-    /// Round robin over the endpoints; failover walks on from here.
+    /// The deadline of calls that set none (the watch module's creates use it).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.shared.request_timeout
+    }
+
+    /// The endpoints in use: as the user gave them, and as auto-sync
+    /// found them.
+    pub(crate) fn endpoints(&self) -> Vec<String> {
+        self.shared.slots.iter().filter(|s| !s.health.is_retired()).map(|s| s.endpoint.original.clone()).collect()
+    }
+
+    /// The index of `endpoint` among the client's endpoints: the same text,
+    /// or the same host and port.
+    pub(crate) fn endpoint_index(&self, endpoint: &str) -> Result<usize> {
+        let slots = &self.shared.slots;
+        if let Some(index) = slots.iter().position(|s| s.endpoint.original == endpoint && !s.health.is_retired()) {
+            return Ok(index);
+        }
+        let wanted = Endpoint::parse(endpoint, self.shared.tls.is_some())?;
+        slots.iter().position(|s| s.is(&wanted) && !s.health.is_retired()).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{endpoint:?} is not one of this client's endpoints ({})",
+                self.endpoints().join(", ")
+            ))
+        })
+    }
+
+    /// Round robin over the endpoints in the rotation; failover walks on
+    /// from here. When every endpoint is out, plain round robin.
     fn pick(&self) -> usize {
-        self.shared.next.fetch_add(1, Ordering::Relaxed) % self.shared.slots.len()
+        let slots = &self.shared.slots;
+        let start = self.shared.next.fetch_add(1, Ordering::Relaxed) % slots.len();
+        if self.shared.down.load(Ordering::Relaxed) == 0 {
+            return start;
+        }
+        let walk = || (0..slots.len()).map(|step| (start + step) % slots.len());
+        walk()
+            .find(|&i| !slots[i].health.is_down())
+            .or_else(|| walk().find(|&i| !slots[i].health.is_retired()))
+            .unwrap_or(start)
     }
 
     /// The live connection to endpoint `index`, dialing one if needed
-    /// (bounded by the dial timeout).
+    /// (bounded by the dial timeout). An endpoint out of the rotation is
+    /// not dialed here (its prober does that) unless every one is out.
     async fn connection(&self, index: usize) -> Result<Connection> {
+        let slot = &self.shared.slots[index];
+        if slot.health.is_retired() || (slot.health.is_down() && !self.all_down()) {
+            return slot.live().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("{} is out of the rotation until it answers again", slot.endpoint.original),
+                )
+                .with_endpoint(slot.endpoint.original.clone())
+            });
+        }
+        self.connection_within(index, self.shared.dial_timeout).await
+    }
+
+    /// The live connection to endpoint `index`. Without one, starts a dial
+    /// in the background and waits for it at most `wait`: the dial goes on
+    /// if the caller moves on to another endpoint.
+    async fn connection_within(&self, index: usize, wait: Duration) -> Result<Connection> {
         let slot = &self.shared.slots[index];
         if let Some(live) = slot.live() {
             return Ok(live);
         }
-        let _dialing = slot.dialing.lock().await;
-        if let Some(live) = slot.live() {
-            return Ok(live);
+        if slot.lost_to_hang() {
+            // The prober dials it again; callers go elsewhere meanwhile.
+            self.mark_down(index, Reason::Hung);
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "{} stopped answering; it is out of the rotation until it answers again",
+                    slot.endpoint.original
+                ),
+            )
+            .with_endpoint(slot.endpoint.original.clone()));
         }
-        let dial = Connection::open(&slot.endpoint, self.shared.settings);
-        let connection = match tokio::time::timeout(self.shared.dial_timeout, dial).await {
-            Ok(result) => result?,
-            Err(_) => {
+        let mut dials = self.shared.dials.subscribe();
+        self.start_dial(index);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(live) = slot.live() {
+                return Ok(live);
+            }
+            if !slot.dialing.load(Ordering::Acquire) {
+                return Err(slot.last_error().unwrap_or_else(|| self.unreachable(index)));
+            }
+            if tokio::time::timeout_at(deadline, dials.changed()).await.is_err() {
                 return Err(Error::new(
                     ErrorKind::Unavailable,
-                    format!("dialing {} took longer than {:?}", slot.endpoint.original, self.shared.dial_timeout),
+                    format!("no connection to {} within {wait:?}; still dialing", slot.endpoint.original),
                 )
-                .with_endpoint(slot.endpoint.original.clone()))
+                .with_endpoint(slot.endpoint.original.clone()));
             }
-        };
-        if let Ok(mut guard) = slot.connection.lock() {
-            *guard = Some(connection.clone());
         }
-        Ok(connection)
     }
 
-    /// The request line and headers of one call.
+    fn unreachable(&self, index: usize) -> Error {
+        let name = &self.shared.slots[index].endpoint.original;
+        Error::new(ErrorKind::Unavailable, format!("{name} is unreachable")).with_endpoint(name.clone())
+    }
+
+    /// Starts a background dial of endpoint `index` unless one runs.
+    fn start_dial(&self, index: usize) {
+        let slot = &self.shared.slots[index];
+        if slot.dialing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        let transport = self.clone();
+        tokio::spawn(async move {
+            let shared = &transport.shared;
+            let slot = &shared.slots[index];
+            let dial = Connection::open(&slot.endpoint, shared.settings, shared.tls.as_ref());
+            let outcome = match tokio::time::timeout(shared.dial_timeout, dial).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("dialing {} took longer than {:?}", slot.endpoint.original, shared.dial_timeout),
+                )
+                .with_endpoint(slot.endpoint.original.clone())),
+            };
+            match outcome {
+                Ok(connection) => {
+                    if let Ok(mut guard) = slot.connection.lock() {
+                        *guard = Some(connection);
+                    }
+                    if let Ok(mut last) = slot.last_error.lock() {
+                        *last = None;
+                    }
+                    if slot.health.reason() != Some(Reason::NoLeader) {
+                        transport.mark_up(index);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(endpoint = %slot.endpoint.original, error = %e, "dial failed");
+                    if let Ok(mut last) = slot.last_error.lock() {
+                        *last = Some(e);
+                    }
+                    transport.mark_down(index, Reason::Unreachable);
+                }
+            }
+            slot.dialing.store(false, Ordering::Release);
+            shared.dials.send_modify(|n| *n = n.wrapping_add(1));
+        });
+    }
+
+    /// The request line and headers of one call, with the current token.
     fn head(&self, index: usize, path: PathAndQuery, timeout: Option<Duration>) -> Result<Request<()>> {
+        let token = self.token().and_then(|t| t.value);
+        self.head_with(index, path, timeout, token.as_ref())
+    }
+
+    /// The request line and headers of one call, with `token` if given.
+    fn head_with(
+        &self,
+        index: usize,
+        path: PathAndQuery,
+        timeout: Option<Duration>,
+        token: Option<&HeaderValue>,
+    ) -> Result<Request<()>> {
         let endpoint = &self.shared.slots[index].endpoint;
         let uri = Uri::builder()
             .scheme(endpoint.scheme.clone())
@@ -186,6 +338,9 @@ impl Transport {
         if let Some(timeout) = timeout {
             headers.insert("grpc-timeout", grpc::timeout_header(timeout));
         }
+        if let Some(token) = token {
+            headers.insert(TOKEN_HEADER, token.clone());
+        }
         Ok(request)
     }
 
@@ -194,16 +349,11 @@ impl Transport {
     }
 }
 
-impl Slot {
-    fn live(&self) -> Option<Connection> {
-        let mut guard = self.connection.lock().ok()?;
-        match guard.as_ref() {
-            Some(connection) if !connection.is_closed() => Some(connection.clone()),
-            Some(_) => {
-                *guard = None;
-                None
-            }
-            None => None,
-        }
+fn tls_setup(config: &Config) -> Result<Option<Tls>> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        return Ok(Some(Tls::new(tls)?));
     }
+    let _ = config;
+    Ok(None)
 }

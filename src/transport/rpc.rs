@@ -16,7 +16,6 @@ pub(crate) struct Rpc {
 
 #[allow(dead_code, reason = "the table names every RPC; services use them as they arrive")]
 mod table {
-    #![allow(dead_code)]
     use super::Rpc;
     macro_rules! rpcs {
     ($($name:ident = $service:literal / $method:literal, $repeatable:literal;)*) => {

@@ -3,35 +3,77 @@
 //! go to the next endpoint; once it may have, only repeatable RPCs are sent
 //! again, and a write's failure says its outcome is unknown.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
 use tracing::Instrument;
 
 use super::connection::Connection;
 use super::grpc;
-use super::rpc::Rpc;
+use super::health::Reason;
+use super::policy::{self, Decision, Failure};
+use super::rpc::{self, Rpc};
 use super::Transport;
 use crate::error::{Error, ErrorKind, Result};
 
-/// How one attempt failed, which decides whether another may follow.
-enum Failure {
-    /// The request never left (no connection, refused stream): always
-    /// safe to try elsewhere.
-    NotSent(Error),
-    /// The request may have been processed.
-    MaybeSent(Error),
-    /// The server answered with an error status.
-    Status(Error),
-}
-
 /// Pause after every endpoint failed once, before the next round.
 const ROUND_BACKOFF: Duration = Duration::from_millis(50);
+/// How long a call waits for a dial to an endpoint before it tries the
+/// next one (the dial goes on in the background).
+const DIAL_WAIT: Duration = Duration::from_secs(1);
+
+/// Which endpoints a call may use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// Any, round robin, failing over.
+    Any,
+    /// Only this one (etcdctl's per-endpoint maintenance calls).
+    One(usize),
+}
+
+/// RPCs whose messages carry a password or a token: never traced.
+fn secret(rpc: &Rpc) -> bool {
+    [rpc::AUTHENTICATE.path, rpc::USER_ADD.path, rpc::USER_CHANGE_PASSWORD.path].contains(&rpc.path)
+}
 
 impl Transport {
     /// Sends `request` and returns the decoded response, within `timeout`
     /// (the client's request timeout when `None`).
     pub(crate) async fn unary<Q, R>(&self, rpc: &'static Rpc, request: &Q, timeout: Option<Duration>) -> Result<R>
+    where
+        Q: prost::Message + std::fmt::Debug,
+        R: prost::Message + Default + std::fmt::Debug,
+    {
+        self.call(rpc, request, timeout, Target::Any, true).await
+    }
+
+    /// Like [`unary`](Self::unary), to endpoint `index` only.
+    pub(crate) async fn unary_on<Q, R>(
+        &self,
+        index: usize,
+        rpc: &'static Rpc,
+        request: &Q,
+        timeout: Option<Duration>,
+    ) -> Result<R>
+    where
+        Q: prost::Message + std::fmt::Debug,
+        R: prost::Message + Default + std::fmt::Debug,
+    {
+        self.call(rpc, request, timeout, Target::One(index), true).await
+    }
+
+    /// One call: attempts on `target` until one succeeds, the retry rule
+    /// says stop, or the deadline passes.
+    pub(super) async fn call<Q, R>(
+        &self,
+        rpc: &'static Rpc,
+        request: &Q,
+        timeout: Option<Duration>,
+        target: Target,
+        with_token: bool,
+    ) -> Result<R>
     where
         Q: prost::Message + std::fmt::Debug,
         R: prost::Message + Default + std::fmt::Debug,
@@ -44,11 +86,16 @@ impl Transport {
             method = rpc.method,
             endpoint = tracing::field::Empty
         );
-        if tracing::enabled!(tracing::Level::TRACE) {
+        let traced = !secret(rpc) && tracing::enabled!(tracing::Level::TRACE);
+        if traced {
             tracing::trace!(parent: &span, request = ?request, "send");
         }
         let started = Instant::now();
-        let attempts = self.attempts::<R>(rpc, body, timeout, started).instrument(span.clone());
+        // Set once the request may have reached a server: only then is a
+        // write that runs out of time of unknown outcome.
+        let sent = AtomicBool::new(false);
+        let attempts =
+            self.attempts::<R>(rpc, body, timeout, started, target, with_token, &sent).instrument(span.clone());
         let result = match tokio::time::timeout(timeout, attempts).await {
             Ok(result) => result,
             Err(_) => {
@@ -56,14 +103,14 @@ impl Transport {
                     ErrorKind::DeadlineExceeded,
                     format!("{} did not complete within its deadline of {timeout:?}", rpc.path),
                 );
-                Err(if rpc.repeatable { err } else { err.with_outcome_unknown() })
+                Err(if !rpc.repeatable && sent.load(Ordering::Relaxed) { err.with_outcome_unknown() } else { err })
             }
         };
         let elapsed_us = started.elapsed().as_micros() as u64;
         match &result {
             Ok(response) => {
                 tracing::debug!(parent: &span, elapsed_us, outcome = "ok", "rpc done");
-                if tracing::enabled!(tracing::Level::TRACE) {
+                if traced {
                     tracing::trace!(parent: &span, response = ?response, "received");
                 }
             }
@@ -72,38 +119,76 @@ impl Transport {
         result
     }
 
-    async fn attempts<R>(&self, rpc: &'static Rpc, body: Bytes, timeout: Duration, started: Instant) -> Result<R>
+    #[allow(clippy::too_many_arguments, reason = "one private loop, called from one place")]
+    async fn attempts<R>(
+        &self,
+        rpc: &'static Rpc,
+        body: Bytes,
+        timeout: Duration,
+        started: Instant,
+        target: Target,
+        with_token: bool,
+        sent: &AtomicBool,
+    ) -> Result<R>
     where
         R: prost::Message + Default + std::fmt::Debug,
     {
         let slots = self.shared.slots.len();
-        let first = self.pick();
+        let (first, span) = match target {
+            Target::Any => (self.pick(), slots),
+            Target::One(index) => (index, 1),
+        };
         let mut round = 0usize;
+        let mut refreshed = false;
         loop {
             let mut last = None;
-            for step in 0..slots {
+            let mut step = 0;
+            while step < span {
                 let index = (first + step) % slots;
+                // In the first round, endpoints out of the rotation are left
+                // to their prober unless every one is out.
+                let skip =
+                    step > 0 && (self.is_retired(index) || round == 0 && self.is_down(index) && !self.all_down());
+                if skip {
+                    step += 1;
+                    continue;
+                }
                 tracing::Span::current().record("endpoint", self.endpoint_name(index));
                 let remaining = timeout.saturating_sub(started.elapsed());
-                let failure = match self.connection(index).await {
-                    Ok(connection) => match self.attempt(index, &connection, rpc, body.clone(), remaining).await {
-                        Ok(response) => return Ok(response),
-                        Err(failure) => failure,
-                    },
+                let wait = if span == 1 { remaining } else { remaining.min(DIAL_WAIT) };
+                let token = if with_token { self.token() } else { None };
+                let failure = match self.connection_within(index, wait).await {
+                    Ok(connection) => {
+                        let token_value = token.as_ref().and_then(|t| t.value.as_ref());
+                        match self.attempt(index, &connection, rpc, body.clone(), remaining, token_value, sent).await {
+                            Ok(response) => {
+                                if self.is_down(index) {
+                                    self.mark_up(index);
+                                }
+                                return Ok(response);
+                            }
+                            Err(failure) => failure,
+                        }
+                    }
                     Err(e) => Failure::NotSent(e),
                 };
-                let err = match failure {
-                    Failure::NotSent(e) => e,
-                    Failure::MaybeSent(e) if rpc.repeatable => e,
-                    Failure::MaybeSent(e) => return Err(e.with_outcome_unknown()),
-                    Failure::Status(e) if rpc.repeatable && e.is_retryable() => e,
-                    Failure::Status(e) if !rpc.repeatable && e.write_may_have_applied() => {
-                        return Err(e.with_outcome_unknown())
+                let err = match policy::decide(failure, rpc.repeatable) {
+                    Decision::Next(e) => e,
+                    Decision::Refresh(e) if with_token && !refreshed && self.shared.auth.is_some() => {
+                        refreshed = true;
+                        tracing::debug!(endpoint = self.endpoint_name(index), error = %e, "token refused; refreshing it");
+                        self.refresh_token(token.map_or(0, |t| t.generation)).await?;
+                        // The same endpoint again, with the new token.
+                        continue;
                     }
-                    Failure::Status(e) => return Err(e),
+                    Decision::Refresh(e) | Decision::Fail(e) => return Err(e),
                 };
+                if policy::leaderless(&err) {
+                    self.mark_down(index, Reason::NoLeader);
+                }
                 tracing::debug!(endpoint = self.endpoint_name(index), error = %err, "attempt failed; trying the next endpoint");
                 last = Some(err);
+                step += 1;
             }
             round += 1;
             // Every endpoint failed; wait a little (longer each round) and
@@ -116,7 +201,33 @@ impl Transport {
         }
     }
 
+    /// One attempt on one connection, with the current token, for the
+    /// health prober: no failover, no health bookkeeping.
+    pub(super) async fn once<Q, R>(
+        &self,
+        index: usize,
+        connection: &Connection,
+        rpc: &'static Rpc,
+        request: &Q,
+        timeout: Duration,
+    ) -> Result<R>
+    where
+        Q: prost::Message,
+        R: prost::Message + Default + std::fmt::Debug,
+    {
+        let body = grpc::encode(request, self.shared.max_send)?;
+        let token = self.token().and_then(|t| t.value);
+        let sent = AtomicBool::new(false);
+        let attempt = self.attempt(index, connection, rpc, body, timeout, token.as_ref(), &sent);
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(Failure::NotSent(e) | Failure::MaybeSent(e) | Failure::Status(e))) => Err(e),
+            Err(_) => Err(Error::new(ErrorKind::DeadlineExceeded, format!("{} timed out", rpc.path))),
+        }
+    }
+
     /// One try on one connection.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one request")]
     async fn attempt<R>(
         &self,
         index: usize,
@@ -124,6 +235,8 @@ impl Transport {
         rpc: &'static Rpc,
         body: Bytes,
         remaining: Duration,
+        token: Option<&HeaderValue>,
+        sent: &AtomicBool,
     ) -> Result<R, Failure>
     where
         R: prost::Message + Default + std::fmt::Debug,
@@ -132,10 +245,11 @@ impl Transport {
         let _active = connection.track();
         let mut send = connection.send.clone().ready().await.map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
         let head = self
-            .head(index, http::uri::PathAndQuery::from_static(rpc.path), Some(remaining))
+            .head_with(index, http::uri::PathAndQuery::from_static(rpc.path), Some(remaining), token)
             .map_err(Failure::NotSent)?;
         let (response, mut stream) =
             send.send_request(head, false).map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
+        sent.store(true, Ordering::Relaxed);
         // The message goes with end-of-stream set: one DATA frame, no empty
         // trailing frame.
         stream.send_data(body, true).map_err(|e| Failure::MaybeSent(h2_error(e, endpoint)))?;

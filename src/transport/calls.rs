@@ -1,0 +1,78 @@
+//! The request builder of a unary call with no options of its own beyond
+//! its deadline, as the cluster, maintenance and auth services have many:
+//! a struct holding the request, awaited directly, sent through the one
+//! request path to any endpoint or to the one it names.
+
+/// `unary_call! { /// doc \n Name: rpc::PATH, RequestType => ResponseWrapper(any | endpoint) }`
+macro_rules! unary_call {
+    ($(#[$doc:meta])* $name:ident : $rpc:path, $request:ty => $response:ident, any) => {
+        unary_call!(@define $(#[$doc])* $name, $request);
+
+        impl<'a> std::future::IntoFuture for $name<'a> {
+            type Output = $crate::Result<$response>;
+            type IntoFuture = $crate::ResponseFuture<'a, $response>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                $crate::ResponseFuture::new(async move {
+                    let raw = self.client.transport.unary(&$rpc, &self.request, self.options.timeout).await?;
+                    Ok($response(raw))
+                })
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident : $rpc:path, $request:ty => $response:ident, endpoint) => {
+        unary_call!(@define $(#[$doc])* $name, $request);
+
+        impl<'a> std::future::IntoFuture for $name<'a> {
+            type Output = $crate::Result<$response>;
+            type IntoFuture = $crate::ResponseFuture<'a, $response>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                $crate::ResponseFuture::new(async move {
+                    let transport = &self.client.transport;
+                    let endpoint = self.endpoint.as_deref().unwrap_or_default();
+                    let index = transport.endpoint_index(endpoint)?;
+                    let raw = transport.unary_on(index, &$rpc, &self.request, self.options.timeout).await?;
+                    Ok($response(raw))
+                })
+            }
+        }
+    };
+    (@define $(#[$doc:meta])* $name:ident, $request:ty) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        #[must_use = "a call does nothing until awaited"]
+        pub struct $name<'a> {
+            client: &'a $crate::Client,
+            request: $request,
+            options: $crate::call::CallOptions,
+            endpoint: Option<String>,
+        }
+
+        impl<'a> $name<'a> {
+            #[allow(dead_code, reason = "not every call targets an endpoint")]
+            pub(crate) fn new(client: &'a $crate::Client, request: $request) -> Self {
+                $name { client, request, options: Default::default(), endpoint: None }
+            }
+
+            #[allow(dead_code, reason = "only calls that target an endpoint")]
+            pub(crate) fn on(client: &'a $crate::Client, endpoint: String, request: $request) -> Self {
+                $name { client, request, options: Default::default(), endpoint: Some(endpoint) }
+            }
+
+            timeout_setter!();
+        }
+
+        // Requests may carry passwords: Debug shows the call, not its message.
+        impl std::fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("endpoint", &self.endpoint)
+                    .field("timeout", &self.options.timeout)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+pub(crate) use unary_call;

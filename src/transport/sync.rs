@@ -1,0 +1,113 @@
+//! Auto-sync: the endpoint list follows the cluster's voting members, as
+//! MemberList reports their client URLs (Go's `AutoSyncInterval` and
+//! `Sync`). New members are added, members gone are retired; learners are
+//! left out, since they serve only serializable reads.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::endpoint::Endpoint;
+use super::rpc;
+use super::slots::Slot;
+use super::{Shared, Transport};
+use crate::error::Result;
+use crate::pb::etcdserverpb::{Member, MemberListRequest, MemberListResponse};
+
+impl Transport {
+    /// Syncs every `interval` for as long as the client lives.
+    pub(super) fn start_auto_sync(&self, interval: Duration) {
+        tokio::spawn(sync_loop(Arc::downgrade(&self.shared), interval));
+    }
+
+    /// Replaces the endpoint list with the client URLs of the voting
+    /// members. An empty or unusable list (no URL this client can dial)
+    /// changes nothing.
+    pub(crate) async fn sync_endpoints(&self) -> Result<()> {
+        let list: MemberListResponse =
+            self.unary(&rpc::MEMBER_LIST, &MemberListRequest { linearizable: false }, None).await?;
+        let tls = self.shared.tls.is_some();
+        let wanted: Vec<Endpoint> =
+            voting_client_urls(&list.members).iter().filter_map(|url| Endpoint::parse(url, tls).ok()).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let slots = &self.shared.slots;
+        let added = slots.growing(|append| {
+            let mut added = Vec::new();
+            for endpoint in &wanted {
+                match slots.iter().position(|s| s.is(endpoint)) {
+                    Some(index) => self.unretire(index),
+                    None => match append(Slot::new(endpoint.clone())) {
+                        Some(index) => added.push(index),
+                        None => {
+                            tracing::warn!(endpoint = %endpoint.original, "too many endpoints over time; not added")
+                        }
+                    },
+                }
+            }
+            added
+        });
+        for index in 0..slots.len() {
+            if !wanted.iter().any(|e| slots[index].is(e)) {
+                self.retire(index);
+            }
+        }
+        for index in added {
+            tracing::info!(endpoint = %slots[index].endpoint.original, "endpoint added: a new member");
+            self.start_dial(index);
+        }
+        Ok(())
+    }
+}
+
+async fn sync_loop(shared: Weak<Shared>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(shared) = shared.upgrade() else { return };
+        let transport = Transport { shared };
+        if let Err(e) = transport.sync_endpoints().await {
+            tracing::debug!(error = %e, "endpoint sync failed; the list stays as it is");
+        }
+    }
+}
+
+/// The client URLs of the voting members, in list order, without repeats.
+fn voting_client_urls(members: &[Member]) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for url in members.iter().filter(|m| !m.is_learner).flat_map(|m| m.client_ur_ls.iter()) {
+        if !urls.contains(url) {
+            urls.push(url.clone());
+        }
+    }
+    urls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: u64, urls: &[&str], is_learner: bool) -> Member {
+        Member {
+            id,
+            name: format!("m{id}"),
+            peer_ur_ls: Vec::new(),
+            client_ur_ls: urls.iter().map(|u| u.to_string()).collect(),
+            is_learner,
+        }
+    }
+
+    #[test]
+    fn learners_and_unstarted_members_are_left_out() {
+        let members = [
+            member(1, &["http://10.0.0.1:2379"], false),
+            member(2, &["http://10.0.0.2:2379", "http://10.0.1.2:2379"], false),
+            member(3, &["http://10.0.0.3:2379"], true),
+            member(4, &[], false),
+            member(5, &["http://10.0.0.1:2379"], false),
+        ];
+        assert_eq!(
+            voting_client_urls(&members),
+            ["http://10.0.0.1:2379", "http://10.0.0.2:2379", "http://10.0.1.2:2379"]
+        );
+    }
+}
