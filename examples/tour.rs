@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use etcd_raw::concurrency::{Election, Mutex, Session};
 use etcd_raw::{Client, Compare, CompareOp, Config, ErrorKind, Put, SortOrder, SortTarget};
 
 #[tokio::main]
@@ -69,7 +70,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("compare-and-swap succeeded: {}", swap.succeeded());
 
-    // 6. Errors, handled by kind.
+    // 6. Watch: a stream of changes, one response per revision. It resumes
+    //    by itself after a lost connection, without gaps or repeats.
+    let mut watch = client.watch("tour/watched/").prefix().prev_kv().await?;
+    client.put("tour/watched/light", "on").await?;
+    client.put("tour/watched/light", "off").await?;
+    client.delete("tour/watched/light").await?;
+    for _ in 0..3 {
+        let Some(response) = watch.message().await else { break };
+        for event in response?.events() {
+            let kv = event.kv.clone().unwrap_or_default();
+            let before = event.prev_kv.as_ref().map(|p| String::from_utf8_lossy(&p.value).into_owned());
+            println!(
+                "watch: {:?} {} = {:?} (was {:?}) at revision {}",
+                event.event_type(),
+                kv.key_str()?,
+                String::from_utf8_lossy(&kv.value),
+                before,
+                event.revision()
+            );
+        }
+    }
+    drop(watch); // cancels the watch on the server
+
+    // 7. Errors, handled by kind.
     match client.get("").await {
         Err(e) if e.kind() == ErrorKind::EmptyKey => println!("an empty key is refused before sending: {e}"),
         other => println!("unexpected: {other:?}"),
@@ -91,9 +115,156 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:?}: retry safe: {}, outcome unknown: {}", e.kind(), e.is_retryable(), e.outcome_unknown());
     }
 
-    // 7. Clean up.
+    // 8. Leases: keys that live as long as their lease. One lease is left
+    //    to expire, the other is kept alive in the background.
+    let dying = client.grant(5).await?;
+    let kept = client.grant(5).await?;
+    println!("granted leases {:x} and {:x} for {}s", dying.id(), kept.id(), dying.ttl());
+    client.put("tour/lease/dying", "v").lease(dying.id()).await?;
+    client.put("tour/lease/kept", "v").lease(kept.id()).await?;
+    let mut alive = client.keep_alive(kept.id()).await?;
+    let left = client.time_to_live(dying.id()).keys().await?;
+    println!("lease {:x}: {}s left, keys {:?}", left.id(), left.ttl(), left.keys());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for key in ["tour/lease/dying", "tour/lease/kept"] {
+        println!("after 6 s, {key} exists: {}", client.get(key).count_only().await?.count() == 1);
+    }
+    if let Some(renewal) = alive.message().await {
+        println!("keep_alive renewed lease {:x} for {}s", kept.id(), renewal?.ttl());
+    }
+    match client.time_to_live(dying.id()).await {
+        Err(e) if e.kind() == ErrorKind::LeaseNotFound => println!("the expired lease is gone: {e}"),
+        other => println!("unexpected: {other:?}"),
+    }
+    drop(alive); // stops renewing
+    client.revoke(kept.id()).await?; // ends the lease and deletes its key now
+
+    // 9. Locks: a session is a lease kept alive in the background; a mutex
+    //    on it is held until unlocked or until the session is lost.
+    let session = Session::new(&client).ttl(5).await?;
+    let mut mutex = Mutex::new(&session, "tour/lock");
+    mutex.lock().await?;
+    println!("holding {} with fencing token {:?}", String::from_utf8_lossy(mutex.key()), mutex.revision());
+    // A write guarded by the lock goes through only while the lock is held.
+    let guarded = client
+        .txn()
+        .when([mutex.owner_compare()])
+        .and_then([Put::new("tour/protected", "written under the lock")])
+        .await?;
+    println!("guarded write succeeded: {}", guarded.succeeded());
+    let rival = Session::new(&client).ttl(5).await?;
+    match Mutex::new(&rival, "tour/lock").try_lock().await {
+        Err(e) if e.kind() == ErrorKind::Locked => println!("another session finds it locked: {e}"),
+        other => println!("unexpected: {other:?}"),
+    }
+    mutex.unlock().await?;
+    // The Lock service does the same on the server, for a lease of yours.
+    let held = client.lock("tour/lock", rival.lease()).await?;
+    println!("the Lock service granted {}", String::from_utf8_lossy(held.key()));
+    client.unlock(held.key().clone()).await?;
+
+    // 10. Elections: campaign, proclaim, observe, resign.
+    let mut changes = client.observe("tour/election").await?;
+    let mut candidate = Election::new(&session, "tour/election");
+    candidate.campaign("node-1").await?;
+    candidate.proclaim("node-1: ready").await?;
+    let leader = candidate.leader().await?;
+    println!("leader says {:?}", leader.kv().map(|kv| String::from_utf8_lossy(&kv.value)));
+    for _ in 0..2 {
+        if let Some(change) = changes.message().await {
+            println!("observed: {:?}", change?.kv().map(|kv| String::from_utf8_lossy(&kv.value).into_owned()));
+        }
+    }
+    candidate.resign().await?;
+    session.close().await?; // revokes the lease: every lock and leadership of it ends
+    rival.close().await?;
+
+    // 11. TLS (feature `tls`): a CA, a server certificate for 127.0.0.1 (an
+    //     IP SAN) and a client certificate, made for the demo.
+    #[cfg(feature = "tls")]
+    tls_section().await?;
+
+    // 12. Auth: users, roles, a password login; tokens refresh by themselves.
+    auth_section().await?;
+
+    // 13. Clean up.
     let deleted = client.delete("tour/").prefix().await?;
     println!("deleted {} keys", deleted.deleted());
     drop(local);
+    Ok(())
+}
+
+#[cfg(feature = "tls")]
+async fn tls_section() -> Result<(), Box<dyn std::error::Error>> {
+    use etcd_raw::testkit::{Cluster, Etcd};
+    use etcd_raw::TlsConfig;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "etcd-raw tour CA");
+    let ca_key = KeyPair::generate()?;
+    let ca = ca_params.self_signed(&ca_key)?;
+    let leaf = |sans: Vec<String>| -> Result<(String, String), rcgen::Error> {
+        let mut params = CertificateParams::new(sans)?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate()?;
+        Ok((params.signed_by(&key, &ca, &ca_key)?.pem(), key.serialize_pem()))
+    };
+    let (server_cert, server_key) = leaf(vec!["127.0.0.1".into()])?;
+    let (client_cert, client_key) = leaf(Vec::new())?;
+    let dir = std::env::temp_dir().join(format!("etcd-raw-tour-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    for (name, pem) in [("ca.pem", ca.pem()), ("server.pem", server_cert), ("server-key.pem", server_key)] {
+        std::fs::write(dir.join(name), pem)?;
+    }
+    let secure = Etcd::start_with(Cluster::builder().https(true).args([
+        format!("--cert-file={}", dir.join("server.pem").display()),
+        format!("--key-file={}", dir.join("server-key.pem").display()),
+        format!("--trusted-ca-file={}", dir.join("ca.pem").display()),
+        "--client-cert-auth".to_string(),
+    ]))?;
+    let tls = TlsConfig::new().ca_pem(ca.pem()).identity(client_cert, client_key);
+    let client = Client::new(Config::new([secure.endpoint()]).tls(tls)).await?;
+    client.put("tour/tls", "over TLS").await?;
+    println!("tls: put over {} with a client certificate", secure.endpoint());
+    // Without the client certificate the server refuses, and the error says why.
+    let no_cert = TlsConfig::new().ca_pem(ca.pem());
+    match Client::new(Config::new([secure.endpoint()]).tls(no_cert).dial_timeout(Duration::from_secs(2))).await {
+        Err(e) if e.kind() == ErrorKind::Tls => println!("tls: refused as expected: {e}"),
+        other => println!("tls: unexpected {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+async fn auth_section() -> Result<(), Box<dyn std::error::Error>> {
+    use etcd_raw::auth::PermissionType;
+    // Enabling auth changes the server for good: use a throwaway one.
+    let etcd = etcd_raw::testkit::Etcd::start()?;
+    let admin = Client::connect([etcd.endpoint()]).await?;
+    admin.user_add("root", "root-password").await?;
+    admin.user_grant_role("root", "root").await?;
+    admin.role_add("tour").await?;
+    admin.role_grant_permission("tour", "tour/", PermissionType::Readwrite).prefix().await?;
+    admin.user_add("alice", "alice-password").await?;
+    admin.user_grant_role("alice", "tour").await?;
+    admin.auth_enable().await?;
+
+    let config = Config::new([etcd.endpoint()]).auth("alice", "alice-password");
+    println!("auth: {config:?}"); // the password is never shown
+    let alice = Client::new(config).await?;
+    alice.put("tour/auth", "written by alice").await?;
+    match alice.put("elsewhere", "x").await {
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => println!("auth: alice may not write there: {e}"),
+        other => println!("auth: unexpected {other:?}"),
+    }
+    match Client::new(Config::new([etcd.endpoint()]).auth("alice", "wrong")).await {
+        Err(e) if e.kind() == ErrorKind::AuthFailed => println!("auth: wrong password: {e}"),
+        other => println!("auth: unexpected {other:?}"),
+    }
+    let root = Client::new(Config::new([etcd.endpoint()]).auth("root", "root-password")).await?;
+    println!("auth: users {:?}, roles {:?}", root.user_list().await?.users(), root.role_list().await?.roles());
+    root.auth_disable().await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${ETCD_ENDPOINTS:-}" ]; then
-  exec cargo run --quiet --features testkit --example tour -- ${ETCD_ENDPOINTS//,/ }
+  exec cargo run --quiet --features testkit,tls --example tour -- ${ETCD_ENDPOINTS//,/ }
 fi
 scripts/install-etcd.sh 3.5.1 >&2
-exec cargo run --quiet --features testkit --example tour
+exec cargo run --quiet --features testkit,tls --example tour

@@ -19,6 +19,10 @@ use crate::transport::{RawChannel, Transport};
 #[derive(Clone)]
 pub struct Client {
     pub(crate) transport: Transport,
+    /// The task that owns this client's Watch stream, started on first use.
+    pub(crate) watch_hub: crate::watch::HubSlot,
+    /// The task that keeps this client's leases alive, started on first use.
+    pub(crate) lessor: crate::lease::Lessor,
 }
 
 impl Client {
@@ -37,12 +41,25 @@ impl Client {
     /// settings fail at once with
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument).
     pub async fn new(config: Config) -> Result<Client> {
-        Ok(Client { transport: Transport::connect(&config).await? })
+        Ok(Client {
+            transport: Transport::connect(&config).await?,
+            watch_hub: Default::default(),
+            lessor: Default::default(),
+        })
     }
 
-    /// The endpoints this client was given.
+    /// The endpoints this client uses: the ones it was given, or the
+    /// voting members' client URLs once it has synced them.
     pub fn endpoints(&self) -> Vec<String> {
         self.transport.endpoints()
+    }
+
+    /// Makes the endpoint list the client URLs of the cluster's voting
+    /// members, now (Go's `Sync`; [`Config::auto_sync_interval`] does it
+    /// periodically). Members that joined are added, members removed are
+    /// no longer used, learners are left out.
+    pub async fn sync(&self) -> Result<()> {
+        self.transport.sync_endpoints().await
     }
 
     /// A channel for the raw generated stubs in [`crate::pb`], over this

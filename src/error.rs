@@ -636,6 +636,10 @@ const SERVER_MESSAGES: &[(&str, ErrorKind)] = &[
     ("etcdserver: request canceled", ErrorKind::Canceled),
     ("etcdserver: context deadline exceeded", ErrorKind::DeadlineExceeded),
     ("etcdserver: request cancelled", ErrorKind::Canceled),
+    // gRPC's own texts for a server-side deadline or cancel; the Lock and
+    // Election services send them with code Unknown.
+    ("context deadline exceeded", ErrorKind::DeadlineExceeded),
+    ("context canceled", ErrorKind::Canceled),
     // Lock and election services (all sent as Unknown)
     ("\"leader\" field must be provided", ErrorKind::MissingLeaderKey),
     ("election: not leader", ErrorKind::ElectionNotLeader),
@@ -739,10 +743,17 @@ struct Inner {
     message: Cow<'static, str>,
     endpoint: Option<String>,
     outcome_unknown: bool,
+    compact_revision: Option<i64>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
+    /// For a watch ended by [`ErrorKind::Compacted`]: the oldest revision
+    /// still available, to re-read from before watching again.
+    pub fn compact_revision(&self) -> Option<i64> {
+        self.inner.compact_revision
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -837,7 +848,6 @@ impl Error {
     /// (`WatchResponse.cancel_reason`). A reason that is a printed status
     /// (`rpc error: code = C desc = ...`) keeps its code `C`; any other
     /// reason is taken as `FailedPrecondition`, as the Go client does.
-    #[allow(dead_code, reason = "for the watch module")]
     pub(crate) fn from_watch_cancel_reason(reason: &str) -> Error {
         let code = parse_printed_status(reason).map(|(code, _)| code).unwrap_or(GrpcCode::FailedPrecondition);
         Error::from_grpc(code, reason)
@@ -864,6 +874,12 @@ impl Error {
     /// is dropped, so no credential can reach a log through an error.
     pub(crate) fn with_endpoint(mut self, endpoint: impl Into<String>) -> Error {
         self.inner.endpoint = Some(strip_userinfo(endpoint.into()));
+        self
+    }
+
+    /// Records the compact revision of a watch ended by compaction.
+    pub(crate) fn with_compact_revision(mut self, revision: i64) -> Error {
+        self.inner.compact_revision = Some(revision);
         self
     }
 
@@ -896,7 +912,17 @@ impl Error {
     }
 
     fn build(kind: ErrorKind, code: Option<GrpcCode>, message: Cow<'static, str>) -> Error {
-        Error { inner: Box::new(Inner { kind, code, message, endpoint: None, outcome_unknown: false, source: None }) }
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                code,
+                message,
+                endpoint: None,
+                outcome_unknown: false,
+                compact_revision: None,
+                source: None,
+            }),
+        }
     }
 }
 
@@ -1102,6 +1128,8 @@ mod tests {
         // Cancellation
         row("Canceled (declared)", "etcdserver: request canceled", ErrorKind::Canceled, &[Cancelled]),
         row("DeadlineExceeded (declared)", "etcdserver: context deadline exceeded", ErrorKind::DeadlineExceeded, &[DeadlineExceeded]),
+        row("gRPC deadline", "context deadline exceeded", ErrorKind::DeadlineExceeded, &[DeadlineExceeded, Unknown]),
+        row("gRPC cancel", "context canceled", ErrorKind::Canceled, &[Cancelled, Unknown]),
         row("Canceled (server, double l)", "etcdserver: request cancelled", ErrorKind::Canceled, &[Unknown]),
         // Lock and election services
         row("MissingLeaderKey", "\"leader\" field must be provided", ErrorKind::MissingLeaderKey, &[Unknown]),

@@ -31,21 +31,40 @@
 //!   deadline too (`grpc-timeout`).
 //! - Dropping a call's future cancels it: the HTTP/2 stream is reset. A
 //!   write that already reached the server may still be applied.
-//! - Reads are retried on another endpoint when a member is unreachable,
-//!   within the deadline. Writes are never sent twice once they may have
-//!   reached a server; such a failure has
+//! - Requests go round robin over the healthy endpoints. A member that
+//!   refuses, resets, hangs (e.g. SIGSTOPped) or has no leader leaves the
+//!   rotation and is probed back in with backoff.
+//! - Reads and other repeatable calls are retried on another endpoint when
+//!   a member is unreachable, within the deadline. Writes are never sent
+//!   twice once they may have reached a server; such a failure has
 //!   [`Error::outcome_unknown`] set.
+//! - With [`Config::auth`], the token goes with every call and stream; a
+//!   refused token is refreshed once (one Authenticate shared by all
+//!   calls) and the call retried once.
+//! - Long-lived streams recover by themselves: watches resume without gap
+//!   or repeat, lease keepalives renew through member failures. Dropping
+//!   their handle cancels them.
+//! - `lock` and `campaign` wait as long as it takes unless given a
+//!   `.timeout(..)`: the one exception to the default request timeout.
 //! - Errors are one type, [`Error`], whose [`ErrorKind`] names etcd's own
 //!   error kinds (matched on the server's message, then its gRPC code).
 //!
 //! # Layers
 //!
 //! - Typed services on [`Client`]: KV (`put`, `get`, `delete`, `txn`,
-//!   `compact`).
+//!   `compact`), [`watch`], [`lease`], [`lock`], [`election`], [`cluster`],
+//!   [`maintenance`] and [`auth`] administration.
+//! - Recipes in [`concurrency`]: [`Session`], [`Mutex`], [`Election`].
 //! - [`pb`]: the generated messages and raw gRPC stubs, usable over the
 //!   client's connections via [`Client::raw_channel`].
 //! - `testkit` (cargo feature): starts real etcd servers and clusters for
 //!   integration tests.
+//!
+//! # Features
+//!
+//! - `tls`: `https://` endpoints with rustls (no OpenSSL): CA, IP-SAN or
+//!   DNS-name verification, client certificates ([`TlsConfig`]).
+//! - `testkit`: the real-etcd test kit.
 //!
 //! # Wire trace
 //!
@@ -80,13 +99,18 @@ pub mod testkit;
 
 pub use call::ResponseFuture;
 pub use client::Client;
-pub use config::{Config, MIN_KEEPALIVE_INTERVAL};
+pub use concurrency::{Election, Mutex, Session};
+pub use config::{Config, TlsConfig, MIN_KEEPALIVE_INTERVAL};
+pub use election::{LeaderKey, ObserveStream};
 pub use error::{Error, ErrorKind, GrpcCode, Result};
 pub use kv::{
     prefix_end, Compact, CompactResponse, Compare, CompareOp, Delete, DeleteResponse, Get, GetResponse, KeyValue, Put,
     PutResponse, ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
+pub use lease::KeepAliveStream;
+pub use lock::LockResponse;
 pub use transport::{RawBody, RawChannel};
+pub use watch::{Watch, WatchResponse, WatchStream};
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]
