@@ -466,7 +466,7 @@ impl Hub {
             return;
         }
         if watch.created_notify {
-            let notice = WatchResponse { header: header.clone(), events: Vec::new(), notice: Notice::Created };
+            let notice = WatchResponse { header: *header, events: Vec::new(), notice: Notice::Created };
             let _ = watch.queue.try_send(notice);
         }
         let _ = created.send(Ok(()));
@@ -478,7 +478,7 @@ impl Hub {
     fn broadcast_progress(&mut self, header: &ResponseHeader) {
         for watch in self.watches.values() {
             if watch.id.is_some() && watch.created.is_none() {
-                let notice = WatchResponse { header: header.clone(), events: Vec::new(), notice: Notice::Progress };
+                let notice = WatchResponse { header: *header, events: Vec::new(), notice: Notice::Progress };
                 let _ = watch.queue.try_send(notice);
             }
         }
@@ -496,7 +496,7 @@ impl Hub {
             let split = events.iter().position(|e| e.revision() != revision).unwrap_or(events.len());
             let rest = events.split_off(split);
             let batch = std::mem::replace(&mut events, rest);
-            match watch.queue.try_send(WatchResponse { header: header.clone(), events: batch, notice: Notice::Events })
+            match watch.queue.try_send(WatchResponse { header: header, events: batch, notice: Notice::Events })
             {
                 Ok(()) => {
                     watch.delivered_rev = revision;
