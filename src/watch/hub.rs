@@ -496,7 +496,7 @@ impl Hub {
             let split = events.iter().position(|e| e.revision() != revision).unwrap_or(events.len());
             let rest = events.split_off(split);
             let batch = std::mem::replace(&mut events, rest);
-            match watch.queue.try_send(WatchResponse { header: header, events: batch, notice: Notice::Events })
+            match watch.queue.try_send(WatchResponse { header, events: batch, notice: Notice::Events })
             {
                 Ok(()) => {
                     watch.delivered_rev = revision;
