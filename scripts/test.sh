@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-etcd.sh
+# The default features alone must build too (what most users compile).
+cargo build --lib
 cargo build --features testkit,tls --tests --examples
 echo "== etcd 3.5.1: unit, doc and integration tests"
 ETCD_VERSION=3.5.1 cargo test --features testkit,tls

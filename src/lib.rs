@@ -63,7 +63,7 @@
 //! # Features
 //!
 //! - `tls`: `https://` endpoints with rustls (no OpenSSL): CA, IP-SAN or
-//!   DNS-name verification, client certificates ([`TlsConfig`]).
+//!   DNS-name verification, client certificates (`TlsConfig`).
 //! - `testkit`: the real-etcd test kit.
 //!
 //! # Wire trace
@@ -100,7 +100,9 @@ pub mod testkit;
 pub use call::ResponseFuture;
 pub use client::Client;
 pub use concurrency::{Election, Mutex, Session};
-pub use config::{Config, TlsConfig, MIN_KEEPALIVE_INTERVAL};
+pub use config::{Config, MIN_KEEPALIVE_INTERVAL};
+#[cfg(feature = "tls")]
+pub use config::TlsConfig;
 pub use election::{LeaderKey, ObserveStream};
 pub use error::{Error, ErrorKind, GrpcCode, Result};
 pub use kv::{
