@@ -100,9 +100,9 @@ pub mod testkit;
 pub use call::ResponseFuture;
 pub use client::Client;
 pub use concurrency::{Election, Mutex, Session};
-pub use config::{Config, MIN_KEEPALIVE_INTERVAL};
 #[cfg(feature = "tls")]
 pub use config::TlsConfig;
+pub use config::{Config, MIN_KEEPALIVE_INTERVAL};
 pub use election::{LeaderKey, ObserveStream};
 pub use error::{Error, ErrorKind, GrpcCode, Result};
 pub use kv::{

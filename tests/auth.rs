@@ -265,3 +265,29 @@ fn passwords_and_tokens_never_reach_debug_or_the_wire_trace() -> TestResult {
     assert!(!log.contains("AuthenticateResponse"), "a token response was traced");
     Ok(())
 }
+
+#[tokio::test]
+async fn typed_watch_and_keepalive_reconnect_with_a_fresh_token_after_it_expired() -> TestResult {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let (etcd, root) = auth_server().await?;
+    let proxy = etcd_raw::testkit::Proxy::start(etcd.member(0).client_addr())?;
+    let client =
+        Client::new(Config::new([proxy.url()]).auth("alice", "alice-pw").dial_timeout(Duration::from_secs(1))).await?;
+    let lease = client.grant(4).await?.id();
+    client.put("app/leased", "v").lease(lease).await?;
+    let mut alive = client.keep_alive(lease).await?;
+    let mut watch = client.watch("app/").prefix().await.map_err(|e| format!("creating the watch: {e}"))?;
+    // Idle past the token's life, then lose every connection: both streams
+    // reopen with a token the server has forgotten.
+    tokio::time::sleep(PAST_TTL).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(root.get("app/leased").await?.count(), 1, "the lease expired while its stream was refused");
+    let renewal = tokio::time::timeout(Duration::from_secs(5), alive.message()).await?.ok_or("keepalive ended")??;
+    assert!(renewal.ttl() > 0);
+    let written = root.put("app/after", "v").await?.header().revision;
+    let seen = tokio::time::timeout(Duration::from_secs(10), watch.message()).await?.ok_or("watch ended")?;
+    let seen = seen.map_err(|e| format!("watch after the cut: {e}"))?;
+    assert_eq!(seen.revision(), written);
+    Ok(())
+}

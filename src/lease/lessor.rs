@@ -221,6 +221,10 @@ struct Task {
     failures: u32,
     /// Why the last stream failed, to explain a lease lost meanwhile.
     last_error: Option<Error>,
+    /// The auth token generation the current stream opened with, and a
+    /// refusal of it to answer with a fresh token before reopening.
+    token_generation: u64,
+    stale_token: Option<Error>,
 }
 
 impl Task {
@@ -242,6 +246,8 @@ impl Task {
             endpoint,
             failures: 0,
             last_error: None,
+            token_generation: 0,
+            stale_token: None,
         }
     }
 
@@ -393,7 +399,13 @@ impl Task {
         let index = self.endpoint % count;
         let patience = if (self.failures as usize) < count { QUICK_OPEN } else { PATIENT_OPEN };
         let transport = self.transport.clone();
+        let stale = self.stale_token.take().map(|e| (e, self.token_generation));
+        self.token_generation = self.transport.token().map_or(0, |t| t.generation);
         self.link = Link::Opening(Box::pin(async move {
+            if let Some((refused, generation)) = stale {
+                // One Authenticate, shared with every other call of the client.
+                transport.refresh_token_after(&refused, generation).await?;
+            }
             match tokio::time::timeout(patience, transport.open_stream_on(index, &rpc::LEASE_KEEP_ALIVE)).await {
                 Ok(opened) => opened,
                 Err(_) => Err(Error::new(
@@ -449,6 +461,9 @@ impl Task {
     /// Drops the stream and plans the next one, on the next endpoint.
     fn reset(&mut self, error: Error, now: Instant) {
         tracing::debug!(error = %error, "lease keepalive stream failed; reopening");
+        if error.wants_token_refresh() && self.transport.token().is_some() {
+            self.stale_token = Some(error.clone());
+        }
         let count = self.transport.endpoint_count().max(1) as u32;
         self.failures += 1;
         self.endpoint = self.endpoint.wrapping_add(1);
@@ -459,7 +474,7 @@ impl Task {
             (Duration::from_millis(50) * 2u32.saturating_pow((self.failures - count).min(8))).min(MAX_BACKOFF)
         };
         self.link = Link::Down { retry_at: now + pause };
-        if !stream_may_resume(&error) {
+        if !stream_may_resume(&error) && self.stale_token.is_none() {
             // Retrying cannot fix this (auth, protocol): a caller still
             // waiting for its first answer hears it now, not at its deadline.
             let starting: Vec<i64> = self.leases.iter().filter(|(_, e)| e.ttl.is_none()).map(|(&id, _)| id).collect();

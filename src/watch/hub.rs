@@ -167,7 +167,12 @@ struct Hub {
     /// refusal of it that must be answered with a fresh token.
     token_generation: u64,
     stale_token: Option<Error>,
+    last_refresh: Option<Instant>,
 }
+
+/// A re-create refused for permission soon after a token refresh is a
+/// real refusal, not a stale token.
+const REFRESH_HOLD: Duration = Duration::from_secs(5);
 
 impl Hub {
     fn new(transport: Transport) -> Hub {
@@ -181,6 +186,7 @@ impl Hub {
             retry_at: None,
             token_generation: 0,
             stale_token: None,
+            last_refresh: None,
         }
     }
 
@@ -232,9 +238,10 @@ impl Hub {
     }
 
     async fn connect(&mut self) {
-        if let Some(refused) = self.stale_token.take() {
+        if self.stale_token.take().is_some() {
             // Shared with every other call of the client: one Authenticate.
-            if let Err(e) = self.transport.refresh_token_after(&refused, self.token_generation).await {
+            self.last_refresh = Some(Instant::now());
+            if let Err(e) = self.transport.refresh_token(self.token_generation).await {
                 self.schedule_retry(&e);
                 return;
             }
@@ -274,7 +281,9 @@ impl Hub {
             watch.id = None;
             watch.fragments.clear();
         }
-        if matches!(error.kind(), ErrorKind::Unimplemented | ErrorKind::PermissionDenied | ErrorKind::AuthFailed) {
+        let halting =
+            matches!(error.kind(), ErrorKind::Unimplemented | ErrorKind::PermissionDenied | ErrorKind::AuthFailed);
+        if halting && self.stale_token.is_none() {
             let locals: Vec<u64> = self.watches.keys().copied().collect();
             for local in locals {
                 self.end(local, error.clone());
@@ -399,10 +408,7 @@ impl Hub {
             let Some(&local) = id.and_then(|id| self.by_id.get(&id)) else { return };
             if response.canceled {
                 let error = cancel_error(&response);
-                // The stream's token was refused: reopen it with a fresh
-                // one rather than ending the watch.
-                if error.wants_token_refresh() && self.transport.token().is_some() && self.stale_token.is_none() {
-                    self.lost(error);
+                if self.stale_token_refused(local, &error) {
                     return;
                 }
                 self.end(local, error);
@@ -417,7 +423,11 @@ impl Hub {
         }
         let Some(&local) = self.by_id.get(&response.watch_id) else { return };
         if response.canceled {
-            self.end(local, cancel_error(&response));
+            let error = cancel_error(&response);
+            if self.stale_token_refused(local, &error) {
+                return;
+            }
+            self.end(local, error);
             return;
         }
         let Some(watch) = self.watches.get_mut(&local) else { return };
@@ -441,6 +451,24 @@ impl Hub {
             return;
         }
         self.deliver(local, header, events);
+    }
+
+    /// A create refused because the stream's token went stale: the stream
+    /// is reopened with a fresh token instead of ending the watch. etcd
+    /// reports an expired token on a re-create as PermissionDenied (it sees
+    /// no user), so that counts too unless a refresh just happened.
+    fn stale_token_refused(&mut self, local: u64, error: &Error) -> bool {
+        let recreate = self.watches.get(&local).is_some_and(|w| w.created.is_none());
+        let suspect = error.wants_token_refresh()
+            || (recreate
+                && error.kind() == ErrorKind::PermissionDenied
+                && self.last_refresh.is_none_or(|at| at.elapsed() > REFRESH_HOLD));
+        if !suspect || self.transport.token().is_none() || self.stale_token.is_some() {
+            return false;
+        }
+        self.stale_token = Some(error.clone());
+        self.lost(error.clone());
+        true
     }
 
     fn created(&mut self, local: u64, header: &ResponseHeader) {
@@ -496,8 +524,7 @@ impl Hub {
             let split = events.iter().position(|e| e.revision() != revision).unwrap_or(events.len());
             let rest = events.split_off(split);
             let batch = std::mem::replace(&mut events, rest);
-            match watch.queue.try_send(WatchResponse { header, events: batch, notice: Notice::Events })
-            {
+            match watch.queue.try_send(WatchResponse { header, events: batch, notice: Notice::Events }) {
                 Ok(()) => {
                     watch.delivered_rev = revision;
                     watch.next_rev = revision + 1;
