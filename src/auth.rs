@@ -154,67 +154,67 @@ impl Client {
 
 unary_call! {
     /// Auth enable, from [`Client::auth_enable`].
-    AuthEnable: rpc::AUTH_ENABLE, AuthEnableRequest => AuthEnableResponse, any
+    AuthEnable: rpc::AUTH_ENABLE, AuthEnableRequest => AuthEnableResponse
 }
 unary_call! {
     /// Auth disable, from [`Client::auth_disable`].
-    AuthDisable: rpc::AUTH_DISABLE, AuthDisableRequest => AuthDisableResponse, any
+    AuthDisable: rpc::AUTH_DISABLE, AuthDisableRequest => AuthDisableResponse
 }
 unary_call! {
     /// Auth status, from [`Client::auth_status`].
-    AuthStatus: rpc::AUTH_STATUS, AuthStatusRequest => AuthStatusResponse, any
+    AuthStatus: rpc::AUTH_STATUS, AuthStatusRequest => AuthStatusResponse
 }
 unary_call! {
     /// A user addition, from [`Client::user_add`].
-    UserAdd: rpc::USER_ADD, AuthUserAddRequest => UserAddResponse, any
+    UserAdd: rpc::USER_ADD, AuthUserAddRequest => UserAddResponse
 }
 unary_call! {
     /// A user lookup, from [`Client::user_get`].
-    UserGet: rpc::USER_GET, AuthUserGetRequest => UserGetResponse, any
+    UserGet: rpc::USER_GET, AuthUserGetRequest => UserGetResponse
 }
 unary_call! {
     /// A user listing, from [`Client::user_list`].
-    UserList: rpc::USER_LIST, AuthUserListRequest => UserListResponse, any
+    UserList: rpc::USER_LIST, AuthUserListRequest => UserListResponse
 }
 unary_call! {
     /// A user deletion, from [`Client::user_delete`].
-    UserDelete: rpc::USER_DELETE, AuthUserDeleteRequest => UserDeleteResponse, any
+    UserDelete: rpc::USER_DELETE, AuthUserDeleteRequest => UserDeleteResponse
 }
 unary_call! {
     /// A password change, from [`Client::user_change_password`].
-    UserChangePassword: rpc::USER_CHANGE_PASSWORD, AuthUserChangePasswordRequest => UserChangePasswordResponse, any
+    UserChangePassword: rpc::USER_CHANGE_PASSWORD, AuthUserChangePasswordRequest => UserChangePasswordResponse
 }
 unary_call! {
     /// A role grant, from [`Client::user_grant_role`].
-    UserGrantRole: rpc::USER_GRANT_ROLE, AuthUserGrantRoleRequest => UserGrantRoleResponse, any
+    UserGrantRole: rpc::USER_GRANT_ROLE, AuthUserGrantRoleRequest => UserGrantRoleResponse
 }
 unary_call! {
     /// A role revocation, from [`Client::user_revoke_role`].
-    UserRevokeRole: rpc::USER_REVOKE_ROLE, AuthUserRevokeRoleRequest => UserRevokeRoleResponse, any
+    UserRevokeRole: rpc::USER_REVOKE_ROLE, AuthUserRevokeRoleRequest => UserRevokeRoleResponse
 }
 unary_call! {
     /// A role addition, from [`Client::role_add`].
-    RoleAdd: rpc::ROLE_ADD, AuthRoleAddRequest => RoleAddResponse, any
+    RoleAdd: rpc::ROLE_ADD, AuthRoleAddRequest => RoleAddResponse
 }
 unary_call! {
     /// A role lookup, from [`Client::role_get`].
-    RoleGet: rpc::ROLE_GET, AuthRoleGetRequest => RoleGetResponse, any
+    RoleGet: rpc::ROLE_GET, AuthRoleGetRequest => RoleGetResponse
 }
 unary_call! {
     /// A role listing, from [`Client::role_list`].
-    RoleList: rpc::ROLE_LIST, AuthRoleListRequest => RoleListResponse, any
+    RoleList: rpc::ROLE_LIST, AuthRoleListRequest => RoleListResponse
 }
 unary_call! {
     /// A role deletion, from [`Client::role_delete`].
-    RoleDelete: rpc::ROLE_DELETE, AuthRoleDeleteRequest => RoleDeleteResponse, any
+    RoleDelete: rpc::ROLE_DELETE, AuthRoleDeleteRequest => RoleDeleteResponse
 }
 unary_call! {
     /// A permission grant, from [`Client::role_grant_permission`].
-    RoleGrantPermission: rpc::ROLE_GRANT_PERMISSION, AuthRoleGrantPermissionRequest => RoleGrantPermissionResponse, any
+    RoleGrantPermission: rpc::ROLE_GRANT_PERMISSION, AuthRoleGrantPermissionRequest => RoleGrantPermissionResponse
 }
 unary_call! {
     /// A permission revocation, from [`Client::role_revoke_permission`].
-    RoleRevokePermission: rpc::ROLE_REVOKE_PERMISSION, AuthRoleRevokePermissionRequest => RoleRevokePermissionResponse, any
+    RoleRevokePermission: rpc::ROLE_REVOKE_PERMISSION, AuthRoleRevokePermissionRequest => RoleRevokePermissionResponse
 }
 
 impl UserAdd<'_> {

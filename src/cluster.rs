@@ -83,24 +83,24 @@ where
 
 unary_call! {
     /// A member listing, from [`Client::member_list`].
-    MemberList: rpc::MEMBER_LIST, MemberListRequest => MemberListResponse, any
+    MemberList: rpc::MEMBER_LIST, MemberListRequest => MemberListResponse
 }
 unary_call! {
     /// A member addition, from [`Client::member_add`] and
     /// [`Client::member_add_as_learner`].
-    MemberAdd: rpc::MEMBER_ADD, MemberAddRequest => MemberAddResponse, any
+    MemberAdd: rpc::MEMBER_ADD, MemberAddRequest => MemberAddResponse
 }
 unary_call! {
     /// A member removal, from [`Client::member_remove`].
-    MemberRemove: rpc::MEMBER_REMOVE, MemberRemoveRequest => MemberRemoveResponse, any
+    MemberRemove: rpc::MEMBER_REMOVE, MemberRemoveRequest => MemberRemoveResponse
 }
 unary_call! {
     /// A peer URL change, from [`Client::member_update`].
-    MemberUpdate: rpc::MEMBER_UPDATE, MemberUpdateRequest => MemberUpdateResponse, any
+    MemberUpdate: rpc::MEMBER_UPDATE, MemberUpdateRequest => MemberUpdateResponse
 }
 unary_call! {
     /// A learner promotion, from [`Client::member_promote`].
-    MemberPromote: rpc::MEMBER_PROMOTE, MemberPromoteRequest => MemberPromoteResponse, any
+    MemberPromote: rpc::MEMBER_PROMOTE, MemberPromoteRequest => MemberPromoteResponse
 }
 
 impl MemberList<'_> {

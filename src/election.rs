@@ -110,12 +110,8 @@ impl<'a> IntoFuture for Campaign<'a> {
         ResponseFuture::new(async move {
             check_id(self.request.lease)?;
             let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
-            let raw: RawCampaignResponse = self
-                .client
-                .transport
-                .unary(&rpc::CAMPAIGN, &self.request, Some(timeout))
-                .await
-                .map_err(crate::lock::service_deadline)?;
+            let raw: RawCampaignResponse =
+                self.client.transport.unary(&rpc::CAMPAIGN, &self.request, Some(timeout)).await?;
             let leader = raw
                 .leader
                 .clone()

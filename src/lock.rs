@@ -96,12 +96,7 @@ impl<'a> IntoFuture for Lock<'a> {
         ResponseFuture::new(async move {
             check_id(self.request.lease)?;
             let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
-            let raw: RawLockResponse = self
-                .client
-                .transport
-                .unary(&rpc::LOCK, &self.request, Some(timeout))
-                .await
-                .map_err(service_deadline)?;
+            let raw: RawLockResponse = self.client.transport.unary(&rpc::LOCK, &self.request, Some(timeout)).await?;
             // etcd 3.4 answers a waiter whose lease expired meanwhile as if
             // it held the lock (etcd#11456): only a key still there counts.
             let held = self.client.get(raw.key.clone()).await?.into_kvs().pop();
@@ -118,24 +113,6 @@ impl<'a> IntoFuture for Lock<'a> {
             }
         })
     }
-}
-
-/// The Lock and Election services pass their context's error through as
-/// a bare `context deadline exceeded` with code Unknown when the deadline
-/// this call sent them expires first: that is this call's deadline.
-pub(crate) fn service_deadline(e: Error) -> Error {
-    if e.kind() == ErrorKind::Other && e.message() == "context deadline exceeded" {
-        let mut mapped =
-            Error::new(ErrorKind::DeadlineExceeded, format!("{} (the server's side of the deadline)", e.message()));
-        if let Some(endpoint) = e.endpoint() {
-            mapped = mapped.with_endpoint(endpoint);
-        }
-        if e.outcome_unknown() {
-            mapped = mapped.with_outcome_unknown();
-        }
-        return mapped;
-    }
-    e
 }
 
 /// A held lock, from [`Client::lock`].

@@ -103,31 +103,31 @@ impl Client {
 
 unary_call! {
     /// A status request, from [`Client::status`].
-    Status: rpc::STATUS, StatusRequest => StatusResponse, endpoint
+    Status: rpc::STATUS, StatusRequest => StatusResponse
 }
 unary_call! {
     /// An alarm listing, from [`Client::alarm_list`].
-    AlarmList: rpc::ALARM, AlarmRequest => AlarmResponse, any
+    AlarmList: rpc::ALARM, AlarmRequest => AlarmResponse
 }
 unary_call! {
     /// An alarm disarm, from [`Client::alarm_disarm`].
-    AlarmDisarm: rpc::ALARM, AlarmRequest => AlarmResponse, any
+    AlarmDisarm: rpc::ALARM, AlarmRequest => AlarmResponse
 }
 unary_call! {
     /// A defragmentation, from [`Client::defragment`].
-    Defragment: rpc::DEFRAGMENT, DefragmentRequest => DefragmentResponse, endpoint
+    Defragment: rpc::DEFRAGMENT, DefragmentRequest => DefragmentResponse
 }
 unary_call! {
     /// A backend hash request, from [`Client::hash`].
-    Hash: rpc::HASH, HashRequest => HashResponse, endpoint
+    Hash: rpc::HASH, HashRequest => HashResponse
 }
 unary_call! {
     /// A key-value hash request, from [`Client::hash_kv`].
-    HashKv: rpc::HASH_KV, HashKvRequest => HashKvResponse, endpoint
+    HashKv: rpc::HASH_KV, HashKvRequest => HashKvResponse
 }
 unary_call! {
     /// A downgrade request, from [`Client::downgrade`].
-    DowngradeCall: rpc::DOWNGRADE, DowngradeRequest => DowngradeResponse, any
+    DowngradeCall: rpc::DOWNGRADE, DowngradeRequest => DowngradeResponse
 }
 
 wire_response! {

@@ -3,24 +3,10 @@
 //! a struct holding the request, awaited directly, sent through the one
 //! request path to any endpoint or to the one it names.
 
-/// `unary_call! { /// doc \n Name: rpc::PATH, RequestType => ResponseWrapper(any | endpoint) }`
+/// `unary_call! { /// doc \n Name: rpc::PATH, RequestType => ResponseWrapper }`; made
+/// with `new` it goes to any endpoint, with `on` to the one it names.
 macro_rules! unary_call {
-    ($(#[$doc:meta])* $name:ident : $rpc:path, $request:ty => $response:ident, any) => {
-        unary_call!(@define $(#[$doc])* $name, $request);
-
-        impl<'a> std::future::IntoFuture for $name<'a> {
-            type Output = $crate::Result<$response>;
-            type IntoFuture = $crate::ResponseFuture<'a, $response>;
-
-            fn into_future(self) -> Self::IntoFuture {
-                $crate::ResponseFuture::new(async move {
-                    let raw = self.client.transport.unary(&$rpc, &self.request, self.options.timeout).await?;
-                    Ok($response(raw))
-                })
-            }
-        }
-    };
-    ($(#[$doc:meta])* $name:ident : $rpc:path, $request:ty => $response:ident, endpoint) => {
+    ($(#[$doc:meta])* $name:ident : $rpc:path, $request:ty => $response:ident) => {
         unary_call!(@define $(#[$doc])* $name, $request);
 
         impl<'a> std::future::IntoFuture for $name<'a> {
@@ -30,9 +16,14 @@ macro_rules! unary_call {
             fn into_future(self) -> Self::IntoFuture {
                 $crate::ResponseFuture::new(async move {
                     let transport = &self.client.transport;
-                    let endpoint = self.endpoint.as_deref().unwrap_or_default();
-                    let index = transport.endpoint_index(endpoint)?;
-                    let raw = transport.unary_on(index, &$rpc, &self.request, self.options.timeout).await?;
+                    // A call made with `on` goes to its endpoint only.
+                    let raw = match self.endpoint.as_deref() {
+                        Some(endpoint) => {
+                            let index = transport.endpoint_index(endpoint)?;
+                            transport.unary_on(index, &$rpc, &self.request, self.options.timeout).await?
+                        }
+                        None => transport.unary(&$rpc, &self.request, self.options.timeout).await?,
+                    };
                     Ok($response(raw))
                 })
             }
