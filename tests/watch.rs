@@ -237,3 +237,41 @@ async fn events_adapter_yields_single_events() -> TestResult {
     assert_eq!(names, [key(&p, "a"), key(&p, "b")]);
     Ok(())
 }
+
+#[tokio::test]
+async fn identical_watches_share_a_server_watch_without_seeing_the_past() -> TestResult {
+    let (client, p) = shared_client("watch_shared").await?;
+    let mut first = client.watch(p.clone()).prefix().await?;
+    let r1 = client.put(key(&p, "a"), "1").await?.header().revision;
+    assert_eq!(next(&mut first).await?.revision(), r1);
+
+    // Joins the first one's server watch where it stands: after r1.
+    let mut joined = client.watch(p.clone()).prefix().created_notify().await?;
+    let created = next(&mut joined).await?;
+    assert!(created.is_created_notify());
+    assert!(created.header().revision >= r1, "created at {} before r1 {r1}", created.header().revision);
+    let r2 = client.put(key(&p, "b"), "2").await?.header().revision;
+    assert_eq!(summary(&next(&mut joined).await?, &p), [(EventType::Put, "b".into(), "2".into())]);
+    assert_eq!(next(&mut first).await?.revision(), r2);
+
+    // The watch that created the server watch goes; the other stays fed.
+    drop(first);
+    let r3 = client.put(key(&p, "c"), "3").await?.header().revision;
+    assert_eq!(next(&mut joined).await?.revision(), r3);
+
+    // An older start revision gets its own server watch and the history.
+    let mut replay = client.watch(p.clone()).prefix().start_revision(r1).await?;
+    let mut revisions = Vec::new();
+    for _ in 0..3 {
+        revisions.push(next(&mut replay).await?.revision());
+    }
+    assert_eq!(revisions, [r1, r2, r3]);
+    // Other options make another server watch: no put events here.
+    let mut deletes = client.watch(p.clone()).prefix().filter_put().await?;
+    client.put(key(&p, "d"), "4").await?;
+    let r5 = client.delete(key(&p, "d")).await?.header().revision;
+    assert_eq!(next(&mut deletes).await?.revision(), r5);
+    assert_eq!(summary(&next(&mut joined).await?, &p)[0].1, "d");
+    assert_eq!(next(&mut joined).await?.revision(), r5);
+    Ok(())
+}

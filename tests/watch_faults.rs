@@ -66,6 +66,8 @@ async fn watch_survives_kills_pauses_and_cuts_without_gap_or_duplicate() -> Test
 
     let until = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let under_test = tokio::spawn(record(tested.watch("faults/").prefix().await?, until.clone()));
+    // A second, identical watch shares the first one's server watch.
+    let sharing = tokio::spawn(record(tested.watch("faults/").prefix().await?, until.clone()));
     let truth = tokio::spawn(record(reference.watch("faults/").prefix().await?, until.clone()));
 
     let writes = tokio::spawn(async move {
@@ -109,6 +111,8 @@ async fn watch_survives_kills_pauses_and_cuts_without_gap_or_duplicate() -> Test
     until.store(last, std::sync::atomic::Ordering::Release);
     let truth = truth.await?.map_err(|e| format!("reference watcher: {e}"))?;
     let seen = under_test.await?.map_err(|e| format!("watcher under test: {e}"))?;
+    let shared = sharing.await?.map_err(|e| format!("sharing watcher: {e}"))?;
+    assert!(shared == truth, "the sharing watcher saw a different history");
     assert!(truth.len() >= 1000, "only {} revisions written", truth.len());
     let revisions: Vec<i64> = seen.iter().map(|(rev, _)| *rev).collect();
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "revisions out of order or repeated");
@@ -219,5 +223,30 @@ async fn five_thousand_watches_dropped_leave_nothing_behind() -> TestResult {
     // Only the client's one watch task remains.
     let tasks_after = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     assert!(tasks_after <= tasks_before + 1, "tasks: {tasks_before} before, {tasks_after} after");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_watches_share_one_server_watcher() -> TestResult {
+    let etcd = Etcd::start()?;
+    let addr = etcd.member(0).client_addr();
+    let client = Client::connect([etcd.endpoint()]).await?;
+    let baseline = watcher_total(addr)?;
+    let mut watches = Vec::new();
+    for _ in 0..200 {
+        watches.push(client.watch("same/").prefix().await?);
+    }
+    assert_eq!(watcher_total(addr)?, baseline + 1.0);
+    let revision = client.put("same/k", "v").await?.header().revision;
+    for watch in &mut watches {
+        let response = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
+        assert_eq!(response.revision(), revision);
+    }
+    drop(watches);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while watcher_total(addr)? > baseline {
+        assert!(Instant::now() < deadline, "server watchers still at {}", watcher_total(addr)?);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }

@@ -6,22 +6,20 @@
 //! are pipelined; the server answers creates in the order it received
 //! them, which also places a refusal that carries no id.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::response::{Notice, WatchResponse};
+use super::groups::{Groups, Member};
+use super::response::WatchResponse;
 use super::stream::{WatchShared, WatchStream};
-use super::Event;
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::ResponseHeader;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{
     WatchCancelRequest, WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse as RawResponse,
@@ -119,27 +117,6 @@ impl HubSlot {
     }
 }
 
-/// One watch, as the hub tracks it.
-struct WatchState {
-    request: WatchCreateRequest,
-    created_notify: bool,
-    queue: mpsc::Sender<WatchResponse>,
-    shared: Arc<WatchShared>,
-    /// Pending until the server first confirms the watch.
-    created: Option<oneshot::Sender<Result<()>>>,
-    /// Its id on the current stream, if created (or being created) there.
-    id: Option<i64>,
-    /// Where a re-create starts: the first revision not yet delivered;
-    /// 0 until a watch "from now" is first confirmed.
-    next_rev: i64,
-    /// The highest revision delivered: nothing at or below it is
-    /// delivered again, whatever a member sends.
-    delivered_rev: i64,
-    /// Its queue was full: cancelled on the server until drained.
-    paused: bool,
-    fragments: Vec<Event>,
-}
-
 /// The current gRPC stream.
 struct Conn {
     sink: Sink<WatchRequest>,
@@ -157,8 +134,7 @@ enum Wake {
 
 struct Hub {
     transport: Transport,
-    watches: HashMap<u64, WatchState>,
-    by_id: HashMap<i64, u64>,
+    groups: Groups,
     conn: Option<Conn>,
     next_id: i64,
     failures: u32,
@@ -178,8 +154,7 @@ impl Hub {
     fn new(transport: Transport) -> Hub {
         Hub {
             transport,
-            watches: HashMap::new(),
-            by_id: HashMap::new(),
+            groups: Groups::default(),
             conn: None,
             next_id: 1,
             failures: 0,
@@ -234,7 +209,7 @@ impl Hub {
     }
 
     fn wants_stream(&self) -> bool {
-        self.watches.values().any(|w| !w.paused)
+        self.groups.wants_stream()
     }
 
     async fn connect(&mut self) {
@@ -249,13 +224,11 @@ impl Hub {
         self.token_generation = self.transport.token().map_or(0, |t| t.generation);
         match self.transport.open_stream::<WatchRequest, RawResponse>(&rpc::WATCH).await {
             Ok((sink, source)) => {
-                tracing::debug!(endpoint = source.endpoint(), watches = self.watches.len(), "watch stream opened");
+                tracing::debug!(endpoint = source.endpoint(), watches = self.groups.handles(), "watch stream opened");
                 self.conn = Some(Conn { sink, source, pending_creates: VecDeque::new(), answered: false });
                 self.retry_at = None;
-                let active: Vec<u64> =
-                    self.watches.iter().filter(|(_, w)| !w.paused).map(|(local, _)| *local).collect();
-                for local in active {
-                    self.send_create(local);
+                for group in self.groups.group_ids() {
+                    self.send_create(group);
                 }
             }
             Err(e) => self.schedule_retry(&e),
@@ -276,18 +249,11 @@ impl Hub {
             self.stale_token = Some(error.clone());
         }
         self.conn = None;
-        self.by_id.clear();
-        for watch in self.watches.values_mut() {
-            watch.id = None;
-            watch.fragments.clear();
-        }
+        self.groups.stream_lost();
         let halting =
             matches!(error.kind(), ErrorKind::Unimplemented | ErrorKind::PermissionDenied | ErrorKind::AuthFailed);
         if halting && self.stale_token.is_none() {
-            let locals: Vec<u64> = self.watches.keys().copied().collect();
-            for local in locals {
-                self.end(local, error.clone());
-            }
+            self.groups.end_all(&error);
             return;
         }
         self.schedule_retry(&error);
@@ -300,63 +266,40 @@ impl Hub {
         }
     }
 
-    fn send_create(&mut self, local: u64) {
-        let Some(watch) = self.watches.get_mut(&local) else { return };
+    /// Creates a group's server watch on the current stream, if there is
+    /// one; without, the next connect creates every group.
+    fn send_create(&mut self, group: u64) {
         let Some(conn) = self.conn.as_mut() else { return };
         let id = self.next_id;
+        let Some(request) = self.groups.create_request(group, id) else { return };
         self.next_id += 1;
-        let mut request = watch.request.clone();
-        request.watch_id = id;
-        if watch.next_rev > 0 {
-            request.start_revision = watch.next_rev;
-        }
-        watch.id = Some(id);
-        self.by_id.insert(id, local);
         conn.pending_creates.push_back(id);
         self.send(RequestUnion::CreateRequest(request));
     }
 
-    fn send_cancel(&mut self, id: i64) {
-        self.by_id.remove(&id);
-        self.send(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: id }));
+    fn send_cancel(&mut self, id: Option<i64>) {
+        if let Some(id) = id {
+            self.send(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: id }));
+        }
     }
 
     fn command(&mut self, command: Command) {
         match command {
             Command::Create(new) => {
                 let NewWatch { local, request, created_notify, queue, shared, created } = *new;
-                let next_rev = request.start_revision;
-                self.watches.insert(
-                    local,
-                    WatchState {
-                        request,
-                        created_notify,
-                        queue,
-                        shared,
-                        created: Some(created),
-                        id: None,
-                        next_rev,
-                        delivered_rev: 0,
-                        paused: false,
-                        fragments: Vec::new(),
-                    },
-                );
-                // Without a stream, the next turn of the loop connects and
-                // creates every watch.
-                self.send_create(local);
+                let member = Member::new(request, created_notify, queue, shared, created);
+                if let Some(group) = self.groups.add(local, member) {
+                    self.send_create(group);
+                }
             }
             Command::Cancel(local) => {
-                if let Some(id) = self.watches.remove(&local).and_then(|w| w.id) {
-                    self.send_cancel(id);
-                }
+                let (_, cancel) = self.groups.remove(local);
+                self.send_cancel(cancel);
                 self.close_if_idle();
             }
             Command::Resume(local) => {
-                if let Some(watch) = self.watches.get_mut(&local) {
-                    if watch.paused {
-                        watch.paused = false;
-                        self.send_create(local);
-                    }
+                if let Some(group) = self.groups.resume(local) {
+                    self.send_create(group);
                 }
             }
             Command::Progress => self.send(RequestUnion::ProgressRequest(WatchProgressRequest {})),
@@ -366,32 +309,12 @@ impl Hub {
     /// With no watch left, the stream goes too: the server drops every
     /// watcher it had on it.
     fn close_if_idle(&mut self) {
-        if self.watches.is_empty() {
+        if self.groups.is_empty() {
             if let Some(mut conn) = self.conn.take() {
                 let _ = conn.sink.finish();
             }
-            self.by_id = HashMap::new();
-            self.watches = HashMap::new();
+            self.groups = Groups::default();
         }
-    }
-
-    /// Ends a watch: its stream yields `error` after what is queued.
-    fn end(&mut self, local: u64, error: Error) {
-        let Some(mut watch) = self.watches.remove(&local) else { return };
-        if let Some(id) = watch.id {
-            self.send_cancel(id);
-        }
-        match watch.created.take() {
-            Some(created) => {
-                let _ = created.send(Err(error));
-            }
-            None => {
-                if let Ok(mut slot) = watch.shared.error.lock() {
-                    *slot = Some(error);
-                }
-            }
-        }
-        self.close_if_idle();
     }
 
     fn response(&mut self, response: RawResponse) {
@@ -405,62 +328,47 @@ impl Hub {
         if response.created {
             // Creates are answered in order; a refusal may carry id -1.
             let id = self.conn.as_mut().and_then(|c| c.pending_creates.pop_front());
-            let Some(&local) = id.and_then(|id| self.by_id.get(&id)) else { return };
+            let Some(group) = id.and_then(|id| self.groups.group_of(id)) else { return };
             if response.canceled {
-                let error = cancel_error(&response);
-                if self.stale_token_refused(local, &error) {
-                    return;
-                }
-                self.end(local, error);
+                self.server_cancelled(group, &response);
             } else {
-                self.created(local, &header);
+                let cancel = self.groups.created(group, header);
+                self.send_cancel(cancel);
+                self.close_if_idle();
             }
             return;
         }
         if response.watch_id == -1 {
-            self.broadcast_progress(&header);
+            self.groups.broadcast_progress(header);
             return;
         }
-        let Some(&local) = self.by_id.get(&response.watch_id) else { return };
+        let Some(group) = self.groups.group_of(response.watch_id) else { return };
         if response.canceled {
-            let error = cancel_error(&response);
-            if self.stale_token_refused(local, &error) {
-                return;
-            }
-            self.end(local, error);
+            self.server_cancelled(group, &response);
             return;
         }
-        let Some(watch) = self.watches.get_mut(&local) else { return };
-        if response.fragment {
-            watch.fragments.extend(response.events);
+        let cancel = self.groups.events(group, header, response.events, response.fragment);
+        self.send_cancel(cancel);
+    }
+
+    /// The server refused or cancelled a group's watch: its handles end,
+    /// unless the refusal is of a stale token.
+    fn server_cancelled(&mut self, group: u64, response: &RawResponse) {
+        let error = cancel_error(response);
+        if self.stale_token_refused(group, &error) {
             return;
         }
-        let events = if watch.fragments.is_empty() {
-            response.events
-        } else {
-            let mut joined = std::mem::take(&mut watch.fragments);
-            joined.extend(response.events);
-            joined
-        };
-        if events.is_empty() {
-            // A per-watch progress notification: the server sends those only
-            // to watchers that are caught up, so it is a safe resume point.
-            watch.next_rev = watch.next_rev.max(header.revision + 1);
-            watch.delivered_rev = watch.delivered_rev.max(header.revision);
-            let _ = watch.queue.try_send(WatchResponse { header, events, notice: Notice::Progress });
-            return;
-        }
-        self.deliver(local, header, events);
+        self.groups.cancelled(group, &error);
+        self.close_if_idle();
     }
 
     /// A create refused because the stream's token went stale: the stream
     /// is reopened with a fresh token instead of ending the watch. etcd
     /// reports an expired token on a re-create as PermissionDenied (it sees
     /// no user), so that counts too unless a refresh just happened.
-    fn stale_token_refused(&mut self, local: u64, error: &Error) -> bool {
-        let recreate = self.watches.get(&local).is_some_and(|w| w.created.is_none());
+    fn stale_token_refused(&mut self, group: u64, error: &Error) -> bool {
         let suspect = error.wants_token_refresh()
-            || (recreate
+            || (self.groups.is_recreate(group)
                 && error.kind() == ErrorKind::PermissionDenied
                 && self.last_refresh.is_none_or(|at| at.elapsed() > REFRESH_HOLD));
         if !suspect || self.transport.token().is_none() || self.stale_token.is_some() {
@@ -469,81 +377,6 @@ impl Hub {
         self.stale_token = Some(error.clone());
         self.lost(error.clone());
         true
-    }
-
-    fn created(&mut self, local: u64, header: &ResponseHeader) {
-        let Some(watch) = self.watches.get_mut(&local) else { return };
-        if watch.next_rev == 0 {
-            watch.next_rev = header.revision + 1;
-        }
-        let Some(created) = watch.created.take() else { return };
-        if watch.request.start_revision > header.revision + 1 {
-            let error = Error::new(
-                ErrorKind::FutureRev,
-                format!(
-                    "watch start revision {} is past the current revision {}",
-                    watch.request.start_revision, header.revision
-                ),
-            );
-            let _ = created.send(Err(error));
-            if let Some(id) = watch.id {
-                self.send_cancel(id);
-            }
-            self.watches.remove(&local);
-            self.close_if_idle();
-            return;
-        }
-        if watch.created_notify {
-            let notice = WatchResponse { header: *header, events: Vec::new(), notice: Notice::Created };
-            let _ = watch.queue.try_send(notice);
-        }
-        let _ = created.send(Ok(()));
-    }
-
-    /// Progress asked for with `request_progress`. On the etcd versions we
-    /// serve it may arrive before a catching-up watcher's events, so it is
-    /// passed on but never used as a resume point.
-    fn broadcast_progress(&mut self, header: &ResponseHeader) {
-        for watch in self.watches.values() {
-            if watch.id.is_some() && watch.created.is_none() {
-                let notice = WatchResponse { header: *header, events: Vec::new(), notice: Notice::Progress };
-                let _ = watch.queue.try_send(notice);
-            }
-        }
-    }
-
-    /// Hands over the events, one response per revision, skipping what was
-    /// delivered before or precedes the requested start. A full queue
-    /// pauses the watch at the first revision it could not take.
-    fn deliver(&mut self, local: u64, header: ResponseHeader, mut events: Vec<Event>) {
-        let Some(watch) = self.watches.get_mut(&local) else { return };
-        let (floor, start) = (watch.delivered_rev, watch.request.start_revision);
-        events.retain(|e| e.revision() > floor && e.revision() >= start);
-        while !events.is_empty() {
-            let revision = events[0].revision();
-            let split = events.iter().position(|e| e.revision() != revision).unwrap_or(events.len());
-            let rest = events.split_off(split);
-            let batch = std::mem::replace(&mut events, rest);
-            match watch.queue.try_send(WatchResponse { header, events: batch, notice: Notice::Events }) {
-                Ok(()) => {
-                    watch.delivered_rev = revision;
-                    watch.next_rev = revision + 1;
-                }
-                Err(TrySendError::Full(_)) => {
-                    watch.next_rev = revision;
-                    watch.paused = true;
-                    watch.shared.fell_behind.fetch_add(1, Ordering::Relaxed);
-                    watch.shared.paused.store(true, Ordering::Release);
-                    tracing::debug!(revision, "watch consumer fell behind; paused on the server");
-                    if let Some(id) = watch.id.take() {
-                        self.send_cancel(id);
-                    }
-                    return;
-                }
-                // The handle is gone; its cancel is on the way.
-                Err(TrySendError::Closed(_)) => return,
-            }
-        }
     }
 }
 

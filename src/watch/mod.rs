@@ -34,8 +34,17 @@
 //!   so it neither stalls the others nor grows memory, and loses nothing
 //!   (unless history is compacted while it is paused).
 //!   [`WatchStream::fell_behind`] says how often that happened.
-//! - Dropping a [`WatchStream`] cancels its watch on the server.
+//! - Watches of the same key or range with the same options, at the same
+//!   revision, share one watch on the server (as etcd's gRPC proxy
+//!   coalesces watchers): the server sends each revision once and the
+//!   client hands it to all of them. A watch without a start revision joins
+//!   at the revision the shared one has reached, which its created header
+//!   reports; it then gets every revision after that one, as when watching
+//!   a member that is slightly behind. Give a start revision to pin it.
+//! - Dropping a [`WatchStream`] cancels its watch on the server (the
+//!   shared one once its last watcher is gone).
 
+mod groups;
 mod hub;
 mod options;
 mod response;
