@@ -16,6 +16,8 @@ use etcd_raw::{Client, Config};
 
 /// Idle time after each marker, so the runner can sample etcd's CPU exactly.
 const QUIET: Duration = Duration::from_millis(50);
+/// How long every watcher may take to receive all of its events.
+const WATCH_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Workload {
@@ -198,7 +200,7 @@ async fn run_watch(args: &Args, clients: &[Client]) -> Outcome {
     let value = bytes_of(args.val_size);
     let mut watchers = Vec::with_capacity(args.clients);
     for w in 0..args.clients {
-        match clients[w % clients.len()].watch("watch/").prefix().buffer(4096).await {
+        match clients[w % clients.len()].watch("watch/").prefix().await {
             Ok(watch) => watchers.push(watch),
             Err(e) => {
                 eprintln!("bench: creating watch {w}: {e}");
@@ -207,27 +209,32 @@ async fn run_watch(args: &Args, clients: &[Client]) -> Outcome {
         }
     }
     let total = args.total;
-    marker("timed-start");
-    tokio::time::sleep(QUIET).await;
-    let started = Instant::now();
-    let cpu_before = cpu_seconds();
+    // Receivers wait for their events from before the timed phase; one
+    // deadline covers a whole receiver, not each message.
     let mut receivers = Vec::with_capacity(watchers.len());
     for mut watch in watchers {
         receivers.push(tokio::spawn(async move {
             let mut seen = 0u64;
-            while seen < total {
-                match tokio::time::timeout(Duration::from_secs(60), watch.message()).await {
-                    Ok(Some(Ok(response))) => seen += response.events().len() as u64,
-                    Ok(Some(Err(e))) => {
-                        eprintln!("watch failed: {e}");
-                        break;
+            let receive = async {
+                while seen < total {
+                    match watch.message().await {
+                        Some(Ok(response)) => seen += response.events().len() as u64,
+                        Some(Err(e)) => {
+                            eprintln!("watch failed: {e}");
+                            break;
+                        }
+                        None => break,
                     }
-                    Ok(None) | Err(_) => break,
                 }
-            }
+            };
+            let _ = tokio::time::timeout(WATCH_DRAIN_TIMEOUT, receive).await;
             total.saturating_sub(seen)
         }));
     }
+    marker("timed-start");
+    tokio::time::sleep(QUIET).await;
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let mut errors = 0;
     for i in 0..total {
         if let Err(e) = clients[0].put(format!("watch/{i}"), value.clone()).await {

@@ -232,9 +232,19 @@ async fn identical_watches_share_one_server_watcher() -> TestResult {
     let addr = etcd.member(0).client_addr();
     let client = Client::connect([etcd.endpoint()]).await?;
     let baseline = watcher_total(addr)?;
+    // Half created one after another, half all at once.
     let mut watches = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..100 {
         watches.push(client.watch("same/").prefix().await?);
+    }
+    let together: Vec<_> = (0..100)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.watch("same/").prefix().await })
+        })
+        .collect();
+    for task in together {
+        watches.push(task.await??);
     }
     assert_eq!(watcher_total(addr)?, baseline + 1.0);
     let revision = client.put("same/k", "v").await?.header().revision;

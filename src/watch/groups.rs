@@ -155,22 +155,25 @@ impl Groups {
         self.place(local, at)
     }
 
-    /// Joins the handle to a live group that is exactly at `at` (any
-    /// position for 0, "from now"), else makes it a group of its own.
+    /// Joins the handle to a group at revision `at`, else makes it a group
+    /// of its own. A watch "from now" (`at` 0) joins a confirmed group
+    /// wherever it stands, or one "from now" still being created.
     fn place(&mut self, local: u64, at: i64) -> Option<u64> {
         let member = self.members.get_mut(&local)?;
         let shape = shape_of(&member.request);
-        let live = self.by_shape.get(&shape).and_then(|ids| {
-            ids.iter().copied().find(|gid| {
-                self.groups.get(gid).is_some_and(|g| g.confirmed && g.id.is_some() && (at == 0 || g.next_rev == at))
-            })
-        });
-        if let Some(gid) = live.and_then(|gid| self.groups.get_mut(&gid).map(|g| (gid, g))) {
-            let (gid, group) = gid;
+        let joinable = |g: &Group| if at == 0 { g.confirmed || g.next_rev == 0 } else { g.next_rev == at };
+        let found = self
+            .by_shape
+            .get(&shape)
+            .and_then(|ids| ids.iter().copied().find(|gid| self.groups.get(gid).is_some_and(joinable)));
+        if let Some((gid, group)) = found.and_then(|gid| self.groups.get_mut(&gid).map(|g| (gid, g))) {
             group.members.push(local);
             member.group = Some(gid);
             // It joins where the group is: every revision after this one.
-            member.confirm(ResponseHeader { revision: group.next_rev - 1, ..group.header });
+            // A group still being created confirms it with the others.
+            if group.confirmed {
+                member.confirm(ResponseHeader { revision: group.next_rev - 1, ..group.header });
+            }
             return None;
         }
         let gid = self.next_group;
