@@ -14,6 +14,13 @@ pub(crate) const PREFIX_LEN: usize = 5;
 
 /// Encodes `message` behind its gRPC prefix, in one buffer.
 pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    encode_into(message, max_len, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// Appends `message` behind its gRPC prefix to `buf`.
+pub(crate) fn encode_into<M: prost::Message>(message: &M, max_len: usize, buf: &mut BytesMut) -> Result<()> {
     let len = message.encoded_len();
     if len > max_len {
         return Err(Error::new(
@@ -21,12 +28,11 @@ pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<B
             format!("request of {len} bytes is over the client's send limit of {max_len} bytes"),
         ));
     }
-    let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
+    buf.reserve(PREFIX_LEN + len);
     buf.put_u8(0);
     buf.put_u32(len as u32);
-    // Encoding into a buffer of exactly the right capacity cannot fail.
-    message.encode(&mut buf).map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))?;
-    Ok(buf.freeze())
+    // Encoding into a buffer with room enough cannot fail.
+    message.encode(buf).map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))
 }
 
 /// Decodes one message from a complete gRPC frame (prefix included).

@@ -19,6 +19,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// The sending half: request messages go out in order.
 pub(crate) struct Sink<Q> {
     stream: h2::SendStream<Bytes>,
+    /// Messages pushed and not yet flushed.
+    pending: BytesMut,
     max_send: usize,
     endpoint: String,
     _message: PhantomData<fn(Q)>,
@@ -31,8 +33,25 @@ impl<Q: prost::Message> Sink<Q> {
         self.stream.send_data(frame, false).map_err(|e| h2_error(e, &self.endpoint))
     }
 
+    /// Adds `message` to what the next [`flush`](Self::flush) sends, so a
+    /// burst of small messages (thousands of watch creates) goes out as a
+    /// few DATA frames instead of one frame each.
+    pub(crate) fn push(&mut self, message: &Q) -> Result<()> {
+        grpc::encode_into(message, self.max_send, &mut self.pending)
+    }
+
+    /// Queues what was pushed.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let data = self.pending.split().freeze();
+        self.stream.send_data(data, false).map_err(|e| h2_error(e, &self.endpoint))
+    }
+
     /// Ends the request side; the server may go on answering.
     pub(crate) fn finish(&mut self) -> Result<()> {
+        self.flush()?;
         self.stream.send_data(Bytes::new(), true).map_err(|e| h2_error(e, &self.endpoint))
     }
 }
@@ -168,7 +187,13 @@ impl Transport {
         let head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), None)?;
         let (response, stream) = send.send_request(head, false).map_err(|e| h2_error(e, &endpoint))?;
         tracing::debug!(service = rpc.service, method = rpc.method, endpoint = %endpoint, "stream opened");
-        let sink = Sink { stream, max_send: self.shared.max_send, endpoint: endpoint.clone(), _message: PhantomData };
+        let sink = Sink {
+            stream,
+            pending: BytesMut::new(),
+            max_send: self.shared.max_send,
+            endpoint: endpoint.clone(),
+            _message: PhantomData,
+        };
         let source = Source {
             state: State::Head(response),
             buffered: BytesMut::new(),

@@ -32,6 +32,9 @@ use crate::transport::Transport;
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// Commands handled before queued requests are sent.
+const COMMAND_BURST: usize = 512;
+
 /// Local names of watches, unique in the process.
 static NEXT_LOCAL: AtomicU64 = AtomicU64::new(1);
 
@@ -169,11 +172,20 @@ impl Hub {
         loop {
             if self.conn.is_none() && self.wants_stream() && self.retry_at.is_none_or(|at| Instant::now() >= at) {
                 self.connect().await;
+                self.flush();
             }
             match self.wake(&mut inbox).await {
                 // Every handle, and the client, are gone.
                 Wake::Command(None) => return,
-                Wake::Command(Some(command)) => self.command(command),
+                Wake::Command(Some(command)) => {
+                    self.command(command);
+                    // A burst (many watches created or dropped at once)
+                    // goes out in a few frames.
+                    for _ in 0..COMMAND_BURST {
+                        let Ok(command) = inbox.try_recv() else { break };
+                        self.command(command);
+                    }
+                }
                 Wake::Response(Ok(Some(response))) => self.response(response),
                 Wake::Response(Ok(None)) => {
                     self.lost(Error::new(ErrorKind::Unavailable, "the server ended the watch stream"))
@@ -181,6 +193,7 @@ impl Hub {
                 Wake::Response(Err(e)) => self.lost(e),
                 Wake::RetryDue => {}
             }
+            self.flush();
         }
     }
 
@@ -259,9 +272,17 @@ impl Hub {
         self.schedule_retry(&error);
     }
 
+    /// Queues a request; [`flush`](Self::flush) sends what is queued.
     fn send(&mut self, request: RequestUnion) {
         let Some(conn) = self.conn.as_mut() else { return };
-        if let Err(e) = conn.sink.send(&WatchRequest { request_union: Some(request) }) {
+        if let Err(e) = conn.sink.push(&WatchRequest { request_union: Some(request) }) {
+            self.lost(e);
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(conn) = self.conn.as_mut() else { return };
+        if let Err(e) = conn.sink.flush() {
             self.lost(e);
         }
     }
