@@ -275,3 +275,31 @@ async fn identical_watches_share_a_server_watch_without_seeing_the_past() -> Tes
     assert_eq!(next(&mut joined).await?.revision(), r5);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_watch_from_now_never_joins_one_that_is_replaying_history() -> TestResult {
+    let (client, p) = shared_client("watch_no_replay_join").await?;
+    // Enough history that its replay is still arriving when the second
+    // watch is made.
+    let value = vec![b'x'; 100 * 1024];
+    let mut written = Vec::new();
+    for _ in 0..50 {
+        written.push(client.put(key(&p, "k"), value.clone()).await?.header().revision);
+    }
+    let (first, last) = (written[0], written[49]);
+    let mut replay = client.watch(key(&p, "k")).start_revision(first).await?;
+    let mut fresh = client.watch(key(&p, "k")).created_notify().await?;
+    let created = next(&mut fresh).await?;
+    assert!(
+        created.header().revision >= last,
+        "created at {}, before the history's end {last}",
+        created.header().revision
+    );
+    let newest = client.put(key(&p, "k"), "new").await?.header().revision;
+    assert_eq!(next(&mut fresh).await?.revision(), newest);
+    for revision in written {
+        assert_eq!(next(&mut replay).await?.revision(), revision);
+    }
+    assert_eq!(next(&mut replay).await?.revision(), newest);
+    Ok(())
+}

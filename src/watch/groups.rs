@@ -87,6 +87,9 @@ struct Group {
     delivered_rev: i64,
     /// The server confirmed it on the current stream.
     confirmed: bool,
+    /// Its last response said the store had nothing newer for it: the
+    /// header revision was the last revision handed out.
+    caught_up: bool,
     header: ResponseHeader,
     fragments: Vec<Event>,
 }
@@ -156,12 +159,14 @@ impl Groups {
     }
 
     /// Joins the handle to a group at revision `at`, else makes it a group
-    /// of its own. A watch "from now" (`at` 0) joins a confirmed group
-    /// wherever it stands, or one "from now" still being created.
+    /// of its own. A watch "from now" (`at` 0) joins a confirmed group that
+    /// has caught up with the store, or one "from now" still being created:
+    /// never one that is replaying history.
     fn place(&mut self, local: u64, at: i64) -> Option<u64> {
         let member = self.members.get_mut(&local)?;
         let shape = shape_of(&member.request);
-        let joinable = |g: &Group| if at == 0 { g.confirmed || g.next_rev == 0 } else { g.next_rev == at };
+        let joinable =
+            |g: &Group| if at == 0 { (g.confirmed && g.caught_up) || g.next_rev == 0 } else { g.next_rev == at };
         let found = self
             .by_shape
             .get(&shape)
@@ -186,6 +191,7 @@ impl Groups {
             next_rev: at,
             delivered_rev: (at - 1).max(0),
             confirmed: false,
+            caught_up: false,
             header: ResponseHeader::default(),
             fragments: Vec::new(),
         };
@@ -243,7 +249,9 @@ impl Groups {
 
     fn leave(&mut self, gid: u64, local: u64) -> Option<i64> {
         let group = self.groups.get_mut(&gid)?;
-        group.members.retain(|m| *m != local);
+        if let Some(at) = group.members.iter().position(|m| *m == local) {
+            group.members.swap_remove(at);
+        }
         if !group.members.is_empty() {
             return None;
         }
@@ -271,6 +279,7 @@ impl Groups {
         for group in self.groups.values_mut() {
             group.id = None;
             group.confirmed = false;
+            group.caught_up = false;
             group.fragments.clear();
         }
         let shapes: Vec<Vec<u64>> = self.by_shape.values().filter(|ids| ids.len() > 1).cloned().collect();
@@ -308,6 +317,7 @@ impl Groups {
         if group.next_rev == 0 {
             group.next_rev = header.revision + 1;
         }
+        group.caught_up = group.next_rev == header.revision + 1;
         let mut future = Vec::new();
         for local in &group.members {
             let Some(member) = self.members.get_mut(local) else { continue };
@@ -352,6 +362,7 @@ impl Groups {
         let group = self.groups.get_mut(&gid)?;
         group.header = header;
         if fragment {
+            group.caught_up = false;
             group.fragments.extend(events);
             return None;
         }
@@ -367,6 +378,7 @@ impl Groups {
             // to watchers that are caught up, so it is a safe resume point.
             group.next_rev = group.next_rev.max(header.revision + 1);
             group.delivered_rev = group.delivered_rev.max(header.revision);
+            group.caught_up = group.next_rev == header.revision + 1;
             for member in group.members.iter().filter_map(|m| self.members.get(m)) {
                 let _ = member.queue.try_send(WatchResponse { header, events: Vec::new(), notice: Notice::Progress });
             }
@@ -411,10 +423,12 @@ impl Groups {
             group.delivered_rev = revision;
             group.next_rev = revision + 1;
         }
+        group.caught_up = group.next_rev == header.revision + 1;
         if behind.is_empty() {
             return None;
         }
-        group.members.retain(|m| !behind.contains(m));
+        behind.sort_unstable();
+        group.members.retain(|m| behind.binary_search(m).is_err());
         if !group.members.is_empty() {
             return None;
         }

@@ -37,10 +37,11 @@
 //! - Watches of the same key or range with the same options, at the same
 //!   revision, share one watch on the server (as etcd's gRPC proxy
 //!   coalesces watchers): the server sends each revision once and the
-//!   client hands it to all of them. A watch without a start revision joins
-//!   at the revision the shared one has reached, which its created header
-//!   reports; it then gets every revision after that one, as when watching
-//!   a member that is slightly behind. Give a start revision to pin it.
+//!   client hands it to all of them. A watch without a start revision only
+//!   joins one that has caught up with the store (never one replaying
+//!   history), at the revision its created header reports; events still in
+//!   flight to the shared watch then reach it too, as when watching a member
+//!   that is slightly behind. Give a start revision to pin it exactly.
 //! - Dropping a [`WatchStream`] cancels its watch on the server (the
 //!   shared one once its last watcher is gone).
 
