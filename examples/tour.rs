@@ -91,7 +91,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    drop(watch); // cancels the watch on the server
+    // An identical watch shares the first one's watch on the server: etcd
+    // sends each revision once, and both streams get it.
+    let mut twin = client.watch("tour/watched/").prefix().prev_kv().await?;
+    let revision = client.put("tour/watched/light", "on").await?.header().revision;
+    let mut seen = Vec::new();
+    for stream in [&mut watch, &mut twin] {
+        if let Some(response) = stream.message().await {
+            seen.push(response?.revision());
+        }
+    }
+    println!("watch: put at revision {revision}; the two identical watches saw {seen:?}");
+    drop((watch, twin)); // cancels the watch on the server
 
     // 7. Errors, handled by kind.
     match client.get("").await {

@@ -94,7 +94,10 @@ impl<'a> Watch<'a> {
     }
 
     /// How many undelivered revisions the watch holds before it is paused
-    /// on the server (default 1024). Must be at least 1.
+    /// on the server (default 1024). Must be at least 1. A paused watch
+    /// that shared its server watch with identical ones leaves it, and
+    /// resumes on a server watch of its own from the first revision it
+    /// missed.
     pub fn buffer(mut self, revisions: usize) -> Self {
         self.buffer = revisions;
         self
