@@ -266,3 +266,38 @@ async fn identical_watches_share_one_server_watcher() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_lost_its_leader_ends_the_watch_stream_and_the_watch_resumes_without_a_gap() -> TestResult {
+    let cluster = Cluster::start(3)?;
+    let pinned = cluster.member(0).client_addr();
+    // Only member 0, so the watch can but wait for it to have a leader again.
+    let watching =
+        Client::new(Config::new([cluster.member(0).client_url()]).dial_timeout(Duration::from_secs(1))).await?;
+    let writer = Client::new(Config::new(cluster.endpoints()).request_timeout(Duration::from_secs(15))).await?;
+    let baseline = watcher_total(pinned)?;
+    let mut watch = watching.watch("leader/").prefix().await?;
+    let first = writer.put("leader/a", "1").await?.header().revision;
+    let item = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
+    assert_eq!(item.revision(), first);
+    assert_eq!(watcher_total(pinned)?, baseline + 1.0);
+
+    // Cut off from the others, member 0 loses its leader; the watch asked
+    // for one, so etcd ends its stream (after three election timeouts).
+    cluster.pause(1)?;
+    cluster.pause(2)?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while watcher_total(pinned)? > baseline {
+        assert!(Instant::now() < deadline, "member 0 kept the watch without a leader");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.resume(1)?;
+    cluster.resume(2)?;
+
+    // Back on member 0 once it has a leader, from the next revision.
+    let second = writer.put("leader/b", "2").await?.header().revision;
+    let item = tokio::time::timeout(Duration::from_secs(15), watch.message()).await?.ok_or("ended")??;
+    assert_eq!(item.revision(), second);
+    assert_eq!(watcher_total(pinned)?, baseline + 1.0);
+    Ok(())
+}

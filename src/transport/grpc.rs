@@ -4,9 +4,13 @@
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{Error, ErrorKind, GrpcCode, Result};
+
+/// etcd's metadata key for "fail with NoLeader rather than wait"; on a
+/// stream, "end me if the member loses its leader".
+pub(crate) const HAS_LEADER: HeaderName = HeaderName::from_static("hasleader");
 
 /// Length of the prefix before every gRPC message: a compression flag and
 /// a big-endian u32 length.

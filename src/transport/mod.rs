@@ -86,8 +86,7 @@ impl Transport {
         base_headers.insert(TE, HeaderValue::from_static("trailers"));
         base_headers.insert(USER_AGENT, HeaderValue::from_static(concat!("etcd-raw/", env!("CARGO_PKG_VERSION"))));
         if config.require_leader {
-            // etcd's metadata key for "fail with NoLeader rather than wait".
-            base_headers.insert(HeaderName::from_static("hasleader"), HeaderValue::from_static("true"));
+            base_headers.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
         }
         let transport = Transport {
             shared: Arc::new(Shared {

@@ -89,6 +89,17 @@ mod table {
 }
 pub(crate) use table::*;
 
+impl Rpc {
+    /// Streams that must not stay on a member cut off from the leader: they
+    /// ask for one (`hasleader`), so etcd ends them after three election
+    /// timeouts without a leader and they resume on another member. A
+    /// partitioned member still answers pings, so nothing else would move
+    /// a watch off it (etcd-io/etcd#8673).
+    pub(crate) fn needs_leader(&self) -> bool {
+        self.path == WATCH.path
+    }
+}
+
 /// Server-streaming or bidirectional methods: no whole-call deadline applies.
 const STREAMING: &[&str] = &[
     "/etcdserverpb.KV/RangeStream",

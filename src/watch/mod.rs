@@ -25,6 +25,10 @@
 //!   is re-created, on another member if needed, from the revision after
 //!   the last one delivered (or after the created/progress revision for a
 //!   watch that has seen nothing), with backoff.
+//! - A watch does not stay on a member cut off from the leader (which
+//!   would leave it silent while the cluster moves on): its stream asks
+//!   for a leader, so etcd ends it after three election timeouts without
+//!   one, and it resumes as above on a member that has one.
 //! - If that revision was compacted away meanwhile, the watch ends with
 //!   exactly one error of kind [`Compacted`](crate::ErrorKind::Compacted)
 //!   carrying [`compact_revision`](crate::Error::compact_revision).
