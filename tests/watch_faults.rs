@@ -301,3 +301,42 @@ async fn a_member_that_lost_its_leader_ends_the_watch_stream_and_the_watch_resum
     assert_eq!(watcher_total(pinned)?, baseline + 1.0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_a_partitioned_member_moves_to_the_majority_without_a_gap() -> TestResult {
+    let cluster = Cluster::builder().members(3).peer_proxies(true).start()?;
+    let watching = Client::new(Config::new(cluster.endpoints()).dial_timeout(Duration::from_secs(1))).await?;
+    let mut watch = watching.watch("partition/").prefix().await?;
+    let first = watching.put("partition/start", "0").await?.header().revision;
+    let item = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
+    assert_eq!(item.revision(), first);
+    let serving = (0..3)
+        .find(|&i| watcher_total(cluster.member(i).client_addr()).is_ok_and(|n| n >= 1.0))
+        .ok_or("no member holds the watch")?;
+
+    // The member serving the watch still answers its clients, but hears
+    // nothing of the writes the other two commit meanwhile.
+    cluster.isolate(serving)?;
+    let others: Vec<String> = (0..3).filter(|&i| i != serving).map(|i| cluster.member(i).client_url()).collect();
+    let writer = Client::new(Config::new(others).request_timeout(Duration::from_secs(15))).await?;
+    // If the isolated member led, the others elect a leader first; a write
+    // lost to that is fine, the reference watch below says what happened.
+    let (mut last, mut acknowledged) = (first, 0);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while acknowledged < 20 && Instant::now() < deadline {
+        if let Ok(put) = writer.put(format!("partition/{acknowledged}"), "v").await {
+            last = put.header().revision;
+            acknowledged += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(acknowledged, 20, "the majority did not take writes");
+    let reference = writer.watch("partition/").prefix().start_revision(first + 1).await?;
+    let until = Arc::new(std::sync::atomic::AtomicI64::new(last));
+    let truth = record(reference, until.clone()).await.map_err(|e| format!("reference watch: {e}"))?;
+    let seen = record(watch, until).await.map_err(|e| format!("watch on the isolated member: {e}"))?;
+    assert!(truth.len() >= 20);
+    assert!(seen == truth, "the watch missed or repeated writes made during the partition");
+    cluster.heal(serving)?;
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! A cluster of etcd processes on 127.0.0.1, and its builder.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::binary::{scrub_env, EtcdBinary};
 use super::error::{TestkitError, TestkitErrorKind};
 use super::member::{Launch, Member, State};
+use super::proxy::Proxy;
 use super::{dirs, ports};
 
 /// How long `start` and `restart` wait for health unless told otherwise.
@@ -24,6 +26,7 @@ pub struct ClusterBuilder {
     args: Vec<String>,
     timeout: Duration,
     https: bool,
+    peer_proxies: bool,
 }
 
 impl ClusterBuilder {
@@ -61,6 +64,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// Route the traffic between members through a proxy per member, so
+    /// that [`Cluster::isolate`] can cut one off from the others while its
+    /// clients still reach it (default off).
+    pub fn peer_proxies(mut self, on: bool) -> Self {
+        self.peer_proxies = on;
+        self
+    }
+
     /// How long `start` and `restart` wait for the members to be healthy (default 20 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -81,6 +92,7 @@ impl ClusterBuilder {
         let mut cluster = Cluster {
             binary,
             members: Vec::new(),
+            peer_proxies: Vec::new(),
             token: format!("etcd-raw-{}-{}", std::process::id(), dirs::next_id()),
             initial_cluster: String::new(),
             args: self.args,
@@ -90,7 +102,8 @@ impl ClusterBuilder {
         loop {
             // Dropping the previous members kills them and removes their directories.
             cluster.members = Vec::new();
-            cluster.members = new_members(self.members, self.https)?;
+            cluster.peer_proxies = Vec::new();
+            (cluster.members, cluster.peer_proxies) = new_members(self.members, self.https, self.peer_proxies)?;
             cluster.initial_cluster = initial_cluster(&cluster.members);
             let all: Vec<usize> = (0..self.members).collect();
             let started = cluster.launch(&all, "new").and_then(|()| cluster.wait_for(&all, cluster.timeout));
@@ -108,6 +121,8 @@ impl ClusterBuilder {
 pub struct Cluster {
     binary: EtcdBinary,
     members: Vec<Member>,
+    /// With [`ClusterBuilder::peer_proxies`]: member i's peers reach it through proxy i.
+    peer_proxies: Vec<Proxy>,
     token: String,
     initial_cluster: String,
     args: Vec<String>,
@@ -117,7 +132,14 @@ pub struct Cluster {
 impl Cluster {
     /// Options for a cluster; see [`ClusterBuilder`].
     pub fn builder() -> ClusterBuilder {
-        ClusterBuilder { members: 1, binary: None, args: Vec::new(), timeout: DEFAULT_TIMEOUT, https: false }
+        ClusterBuilder {
+            members: 1,
+            binary: None,
+            args: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            https: false,
+            peer_proxies: false,
+        }
     }
 
     /// Starts `members` members with the located binary and waits until all are healthy.
@@ -160,6 +182,43 @@ impl Cluster {
     /// Continues a paused member `i` with SIGCONT.
     pub fn resume(&self, i: usize) -> Result<(), TestkitError> {
         self.get(i)?.signal(libc::SIGCONT)
+    }
+
+    /// Cuts member `i` off from the other members, both ways, while its
+    /// clients still reach it: a network partition. Needs a cluster built
+    /// with [`peer_proxies`](ClusterBuilder::peer_proxies).
+    pub fn isolate(&self, i: usize) -> Result<(), TestkitError> {
+        let (own, id) = self.peer_proxy(i)?;
+        own.block(true);
+        own.cut();
+        for (j, proxy) in self.peer_proxies.iter().enumerate() {
+            if j != i {
+                proxy.refuse_sender(Some(&id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends [`isolate`](Self::isolate): member `i` reaches its peers again.
+    pub fn heal(&self, i: usize) -> Result<(), TestkitError> {
+        let (own, _) = self.peer_proxy(i)?;
+        for proxy in &self.peer_proxies {
+            proxy.refuse_sender(None);
+        }
+        own.block(false);
+        Ok(())
+    }
+
+    /// Member `i`'s peer proxy and the member id its peers address it by.
+    fn peer_proxy(&self, i: usize) -> Result<(&Proxy, String), TestkitError> {
+        self.get(i)?;
+        let proxy = self.peer_proxies.get(i).ok_or_else(|| {
+            TestkitError::state("testkit: isolate and heal need a cluster built with peer_proxies(true)")
+        })?;
+        let id = proxy.peer_target().ok_or_else(|| {
+            TestkitError::state(format!("testkit: no peer has reached member {i} yet, so its id is unknown"))
+        })?;
+        Ok((proxy, id))
     }
 
     /// Starts a killed member again with the same name, data and ports, and waits until it is healthy.
@@ -293,17 +352,27 @@ impl Drop for Cluster {
     }
 }
 
-fn new_members(n: usize, https: bool) -> Result<Vec<Member>, TestkitError> {
+fn new_members(n: usize, https: bool, proxied: bool) -> Result<(Vec<Member>, Vec<Proxy>), TestkitError> {
     let per_member = if https { 3 } else { 2 };
     let ports = ports::free_ports(per_member * n)?;
     let mut members = Vec::with_capacity(n);
+    let mut proxies = Vec::new();
     for i in 0..n {
         let dir = dirs::fresh_dir()?;
         let at = per_member * i;
-        let member = Member::new(format!("etcd-{i}"), ports[at], ports[at + 1], dir);
+        let (client, peer) = (ports[at], ports[at + 1]);
+        let member = if proxied {
+            // Peers are told the proxy's port; the member listens on its own.
+            let proxy = Proxy::start(SocketAddr::from((Ipv4Addr::LOCALHOST, peer)))?;
+            let member = Member::new(format!("etcd-{i}"), client, proxy.addr().port(), dir).behind_peer_proxy(peer);
+            proxies.push(proxy);
+            member
+        } else {
+            Member::new(format!("etcd-{i}"), client, peer, dir)
+        };
         members.push(if https { member.with_https(ports[at + 2]) } else { member });
     }
-    Ok(members)
+    Ok((members, proxies))
 }
 
 fn initial_cluster(members: &[Member]) -> String {

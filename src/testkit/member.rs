@@ -21,6 +21,9 @@ pub struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// Behind a peer proxy: where the member itself listens for peers,
+    /// while `peer_port` (the proxy) is what it advertises.
+    listen_peer_port: Option<u16>,
     /// With https client URLs: a plain-http client listener for `/health`.
     health_port: Option<u16>,
     data_dir: PathBuf,
@@ -57,7 +60,27 @@ pub(crate) struct Launch<'a> {
 
 impl Member {
     pub(crate) fn new(name: String, client_port: u16, peer_port: u16, data_dir: PathBuf) -> Member {
-        Member { name, client_port, peer_port, health_port: None, data_dir, proc: Mutex::new(Proc::default()) }
+        Member {
+            name,
+            client_port,
+            peer_port,
+            listen_peer_port: None,
+            health_port: None,
+            data_dir,
+            proc: Mutex::new(Proc::default()),
+        }
+    }
+
+    /// Listens for peers on `port` while advertising the peer port, where
+    /// a proxy forwards to it.
+    pub(crate) fn behind_peer_proxy(mut self, port: u16) -> Member {
+        self.listen_peer_port = Some(port);
+        self
+    }
+
+    /// Where the member itself listens for peers.
+    pub(crate) fn peer_listen_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.listen_peer_port.unwrap_or(self.peer_port)))
     }
 
     /// Serves clients over https, with a plain-http listener on `health_port`
@@ -167,7 +190,7 @@ impl Member {
             .arg(format!("--data-dir={}", self.data_dir.display()))
             .arg(format!("--listen-client-urls={listen}"))
             .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--listen-peer-urls=http://{}", self.peer_listen_addr()))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster={}", l.initial_cluster))
             .arg(format!("--initial-cluster-token={}", l.token))

@@ -38,6 +38,10 @@ struct State {
     accepted: u64,
     next_id: u64,
     conns: HashMap<u64, Conn>,
+    /// etcd members (by id) whose peer connections are refused and cut.
+    refused_senders: Vec<String>,
+    /// The id of the member behind the proxy, as its peers address it.
+    peer_target: Option<String>,
 }
 
 #[derive(Debug)]
@@ -46,6 +50,8 @@ struct Conn {
     upstream: TcpStream,
     /// Directions that have finished; the entry goes when both have.
     done: u8,
+    /// For a connection between etcd members: the member that opened it.
+    sender: Option<String>,
 }
 
 impl Proxy {
@@ -100,6 +106,32 @@ impl Proxy {
     /// How many connections the proxy accepted so far, held ones included.
     pub fn connections(&self) -> u64 {
         self.shared.lock().accepted
+    }
+
+    /// Refuses (and cuts) peer connections opened by the etcd member with
+    /// id `sender` (hex, as etcd writes it in `X-Server-From`); `None`
+    /// accepts every sender again.
+    pub(crate) fn refuse_sender(&self, sender: Option<&str>) {
+        let mut state = self.shared.lock();
+        state.refused_senders = sender.map(str::to_string).into_iter().collect();
+        let refused: Vec<u64> = state
+            .conns
+            .iter()
+            .filter(|(_, c)| c.sender.as_deref().is_some_and(|s| state.refused_senders.iter().any(|r| r == s)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in refused {
+            if let Some(conn) = state.conns.remove(&id) {
+                let _ = conn.client.shutdown(Shutdown::Both);
+                let _ = conn.upstream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// The id of the etcd member behind this proxy, once a peer has
+    /// addressed it (`X-Raft-To`).
+    pub(crate) fn peer_target(&self) -> Option<String> {
+        self.shared.lock().peer_target.clone()
     }
 
     /// How many connections are being forwarded right now.
@@ -175,14 +207,14 @@ fn forward(client: TcpStream, target: SocketAddr, generation: u64, shared: &Arc<
         }
         let id = state.next_id;
         state.next_id += 1;
-        state.conns.insert(id, Conn { client: c3, upstream: u3, done: 0 });
+        state.conns.insert(id, Conn { client: c3, upstream: u3, done: 0, sender: None });
         id
     };
-    let spawn = |from: TcpStream, to: TcpStream| {
+    let spawn = |from: TcpStream, to: TcpStream, outbound: bool| {
         let shared = Arc::clone(shared);
-        thread::Builder::new().name("etcd-raw-proxy-pump".into()).spawn(move || pump(from, to, id, &shared))
+        thread::Builder::new().name("etcd-raw-proxy-pump".into()).spawn(move || pump(from, to, id, outbound, &shared))
     };
-    if spawn(client, u2).is_err() || spawn(upstream, c2).is_err() {
+    if spawn(client, u2, true).is_err() || spawn(upstream, c2, false).is_err() {
         if let Some(conn) = shared.lock().conns.remove(&id) {
             let _ = conn.client.shutdown(Shutdown::Both);
             let _ = conn.upstream.shutdown(Shutdown::Both);
@@ -191,8 +223,11 @@ fn forward(client: TcpStream, target: SocketAddr, generation: u64, shared: &Arc<
 }
 
 /// Copies `from` to `to` until end of stream (passed on as a half close) or an error (closes both).
-fn pump(mut from: TcpStream, mut to: TcpStream, id: u64, shared: &Shared) {
+/// On the `outbound` side (client to target), the first bytes are read for the peer headers
+/// of etcd's member-to-member HTTP requests.
+fn pump(mut from: TcpStream, mut to: TcpStream, id: u64, outbound: bool, shared: &Shared) {
     let mut buf = [0u8; 16 * 1024];
+    let mut first = outbound;
     loop {
         match from.read(&mut buf) {
             Ok(0) => {
@@ -200,6 +235,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, id: u64, shared: &Shared) {
                 break;
             }
             Ok(n) => {
+                if std::mem::take(&mut first) && !admit_peer(&buf[..n], id, shared) {
+                    let _ = from.shutdown(Shutdown::Both);
+                    let _ = to.shutdown(Shutdown::Both);
+                    break;
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     let _ = from.shutdown(Shutdown::Both);
                     let _ = to.shutdown(Shutdown::Both);
@@ -222,4 +262,33 @@ fn pump(mut from: TcpStream, mut to: TcpStream, id: u64, shared: &Shared) {
     if finished == Some(true) {
         state.conns.remove(&id);
     }
+}
+
+/// Notes who opened a connection between etcd members and whom it addresses, from the
+/// `X-Server-From` and `X-Raft-To` headers of its first request; false if the sender is refused.
+fn admit_peer(head: &[u8], id: u64, shared: &Shared) -> bool {
+    let sender = header(head, "x-server-from");
+    let mut state = shared.lock();
+    if let Some(target) = header(head, "x-raft-to") {
+        state.peer_target = Some(target);
+    }
+    let Some(sender) = sender else { return true };
+    if state.refused_senders.contains(&sender) {
+        state.conns.remove(&id);
+        return false;
+    }
+    if let Some(conn) = state.conns.get_mut(&id) {
+        conn.sender = Some(sender);
+    }
+    true
+}
+
+/// The value of header `name` (lower case) in an HTTP/1.1 request head.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let end = text.find("\r\n\r\n").unwrap_or(text.len());
+    text[..end].lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+    })
 }
