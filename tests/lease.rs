@@ -292,3 +292,28 @@ async fn keep_alive_survives_member_kills_pauses_and_cuts_then_reports_loss_in_t
     assert!(after >= Duration::from_secs(TTL as u64) - Duration::from_secs(2), "lost early: {after:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_on_a_partitioned_member_moves_and_the_lease_lives() -> TestResult {
+    let cluster = Cluster::builder().members(3).peer_proxies(true).start()?;
+    let client = Client::new(Config::new(cluster.endpoints()).dial_timeout(Duration::from_secs(1))).await?;
+    let lease = client.grant(5).await?;
+    let mut alive = client.keep_alive(lease.id()).await?;
+    tokio::time::timeout(Duration::from_secs(5), alive.message()).await?.ok_or("stream ended")??;
+    let serving = (0..3)
+        .find(|&i| keepalive_streams_started(cluster.member(i).client_addr()).is_ok_and(|n| n >= 1))
+        .ok_or("no member serves the keepalive stream")?;
+
+    // The serving member can no longer reach the leader to renew anything.
+    cluster.isolate(serving)?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        let renewal = tokio::time::timeout(Duration::from_secs(10), alive.message()).await?.ok_or("stream ended")??;
+        assert_eq!(renewal.id(), lease.id());
+    }
+    let others: Vec<String> = (0..3).filter(|&i| i != serving).map(|i| cluster.member(i).client_url()).collect();
+    let majority = Client::new(Config::new(others).request_timeout(Duration::from_secs(10))).await?;
+    assert!(majority.time_to_live(lease.id()).await?.ttl() > 0, "the lease expired on the majority");
+    cluster.heal(serving)?;
+    Ok(())
+}
