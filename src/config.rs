@@ -66,7 +66,7 @@ impl Config {
             keepalive_timeout: Duration::from_secs(10),
             max_send_msg_size: 2 * 1024 * 1024,
             max_recv_msg_size: i32::MAX as usize,
-            require_leader: false,
+            require_leader: true,
             credentials: None,
             auto_sync_interval: None,
             #[cfg(feature = "tls")]
@@ -141,7 +141,11 @@ impl Config {
     }
 
     /// Ask the server to fail calls with `NoLeader` when its member has no
-    /// leader, instead of waiting (Go's `WithRequireLeader`).
+    /// leader, instead of waiting (Go's `WithRequireLeader`). On by default,
+    /// unlike Go: a member cut off from the others still answers pings, and
+    /// without this every call it gets waits out its deadline; with it, the
+    /// member answers `NoLeader` at once, leaves the rotation until it has a
+    /// leader again, and the call goes to another member.
     pub fn require_leader(mut self, on: bool) -> Self {
         self.require_leader = on;
         self

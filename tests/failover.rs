@@ -553,3 +553,37 @@ async fn auto_sync_follows_the_members() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_leave_a_partitioned_member_instead_of_waiting_on_it() -> TestResult {
+    let cluster = Cluster::builder().members(3).peer_proxies(true).start()?;
+    // Default config: requests ask for a leader, so the cut-off member says
+    // NoLeader (once it knows) instead of holding each call to its deadline.
+    let client = Client::new(Config::new(cluster.endpoints()).dial_timeout(Duration::from_secs(1))).await?;
+    let p = testkit::unique_prefix("partition");
+    client.put(format!("{p}k"), "v").await?;
+    cluster.isolate(0)?;
+    let started = Instant::now();
+    let (mut calls, mut failures) = (0u32, Vec::new());
+    while started.elapsed() < Duration::from_secs(10) {
+        let outcome = if calls % 2 == 0 {
+            client.get(format!("{p}k")).await.map(|_| ())
+        } else {
+            client.put(format!("{p}k"), calls.to_string()).await.map(|_| ())
+        };
+        if let Err(e) = outcome {
+            failures.push(e);
+        }
+        calls += 1;
+    }
+    cluster.heal(0)?;
+    // Only what reached member 0 before it noticed the partition may fail
+    // (by its deadline, a write with its outcome unknown).
+    assert!(failures.len() <= 2, "{} of {calls} calls failed: {failures:?}", failures.len());
+    for error in &failures {
+        assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
+    }
+    assert!(calls >= 100, "only {calls} calls in 10 s");
+    eprintln!("partition: {calls} calls, {} failed", failures.len());
+    Ok(())
+}

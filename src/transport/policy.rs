@@ -10,6 +10,9 @@
 //! - A refused token (invalid, from an older auth revision, or missing) is
 //!   refreshed and the call sent once more, writes included: etcd checks
 //!   the token before it applies anything.
+//! - `NoLeader` goes to the next endpoint, writes included: etcd sends it
+//!   before it proposes anything (the require-leader check, or waiting for
+//!   a leader to forward a lease call to).
 
 use crate::error::{Error, ErrorKind};
 
@@ -41,6 +44,7 @@ pub(super) fn decide(failure: Failure, repeatable: bool) -> Decision {
         Failure::MaybeSent(e) if repeatable => Decision::Next(e),
         Failure::MaybeSent(e) => Decision::Fail(e.with_outcome_unknown()),
         Failure::Status(e) if e.wants_token_refresh() => Decision::Refresh(e),
+        Failure::Status(e) if leaderless(&e) => Decision::Next(e),
         Failure::Status(e) if repeatable && e.is_retryable() => Decision::Next(e),
         Failure::Status(e) if !repeatable && e.write_may_have_applied() => Decision::Fail(e.with_outcome_unknown()),
         Failure::Status(e) => Decision::Fail(e),
@@ -94,10 +98,11 @@ mod tests {
             Decision::Fail(e) => assert!(!e.outcome_unknown()),
             other => panic!("{other:?}"),
         }
-        match decide(status(GrpcCode::Unavailable, "etcdserver: no leader"), false) {
-            Decision::Fail(e) => assert!(!e.outcome_unknown()),
-            other => panic!("{other:?}"),
-        }
+    }
+
+    #[test]
+    fn no_leader_sends_writes_elsewhere_too() {
+        assert!(matches!(decide(status(GrpcCode::Unavailable, "etcdserver: no leader"), false), Decision::Next(_)));
     }
 
     #[test]
