@@ -145,7 +145,9 @@ impl Config {
     /// unlike Go: a member cut off from the others still answers pings, and
     /// without this every call it gets waits out its deadline; with it, the
     /// member answers `NoLeader` at once, leaves the rotation until it has a
-    /// leader again, and the call goes to another member.
+    /// leader again, and the call goes to another member. Maintenance and
+    /// Cluster calls (status, snapshot, member list...) never ask: they are
+    /// what an operator needs when quorum is gone. Watches always ask.
     pub fn require_leader(mut self, on: bool) -> Self {
         self.require_leader = on;
         self

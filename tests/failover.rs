@@ -482,6 +482,10 @@ async fn a_leaderless_member_fails_fast_with_no_leader_and_comes_back() -> TestR
         }
         assert!(Instant::now() < give_up, "never NoLeader: {error}");
     }
+    // Maintenance never asks for a leader: a leaderless member still says
+    // how it is, which is what an operator needs when quorum is gone.
+    let status = client.status(cluster.member(0).client_url()).await?;
+    assert_eq!(status.leader(), 0, "member 0 reports a leader without a quorum");
     // With a quorum back, it is probed back in and serves again.
     tokio::task::block_in_place(|| cluster.restart(1))?;
     let give_up = Instant::now() + Duration::from_secs(15);

@@ -304,7 +304,8 @@ async fn keep_alive_on_a_partitioned_member_moves_and_the_lease_lives() -> TestR
         .find(|&i| keepalive_streams_started(cluster.member(i).client_addr()).is_ok_and(|n| n >= 1))
         .ok_or("no member serves the keepalive stream")?;
 
-    // The serving member can no longer reach the leader to renew anything.
+    // The serving member is cut off: once it notices it has no leader (an
+    // election timeout) it can renew nothing.
     cluster.isolate(serving)?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(15) {

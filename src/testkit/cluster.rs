@@ -185,15 +185,18 @@ impl Cluster {
     }
 
     /// Cuts member `i` off from the other members, both ways, while its
-    /// clients still reach it: a network partition. Needs a cluster built
-    /// with [`peer_proxies`](ClusterBuilder::peer_proxies).
+    /// clients still reach it: a network partition of raft traffic. Peer
+    /// requests that name no sender (a follower forwarding a lease renewal
+    /// or promotion to the leader, version probes) still pass, which ends
+    /// once the member notices it has no leader. Needs a cluster built with
+    /// [`peer_proxies`](ClusterBuilder::peer_proxies).
     pub fn isolate(&self, i: usize) -> Result<(), TestkitError> {
         let (own, id) = self.peer_proxy(i)?;
         own.block(true);
         own.cut();
         for (j, proxy) in self.peer_proxies.iter().enumerate() {
             if j != i {
-                proxy.refuse_sender(Some(&id));
+                proxy.refuse_sender(&id, true);
             }
         }
         Ok(())
@@ -201,9 +204,9 @@ impl Cluster {
 
     /// Ends [`isolate`](Self::isolate): member `i` reaches its peers again.
     pub fn heal(&self, i: usize) -> Result<(), TestkitError> {
-        let (own, _) = self.peer_proxy(i)?;
+        let (own, id) = self.peer_proxy(i)?;
         for proxy in &self.peer_proxies {
-            proxy.refuse_sender(None);
+            proxy.refuse_sender(&id, false);
         }
         own.block(false);
         Ok(())

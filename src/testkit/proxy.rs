@@ -109,11 +109,15 @@ impl Proxy {
     }
 
     /// Refuses (and cuts) peer connections opened by the etcd member with
-    /// id `sender` (hex, as etcd writes it in `X-Server-From`); `None`
-    /// accepts every sender again.
-    pub(crate) fn refuse_sender(&self, sender: Option<&str>) {
+    /// id `sender` (hex, as etcd writes it in `X-Server-From`), or accepts
+    /// them again.
+    pub(crate) fn refuse_sender(&self, sender: &str, refused: bool) {
         let mut state = self.shared.lock();
-        state.refused_senders = sender.map(str::to_string).into_iter().collect();
+        state.refused_senders.retain(|s| s != sender);
+        if !refused {
+            return;
+        }
+        state.refused_senders.push(sender.to_string());
         let refused: Vec<u64> = state
             .conns
             .iter()

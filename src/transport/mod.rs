@@ -65,8 +65,10 @@ struct Shared {
     request_timeout: Duration,
     max_send: usize,
     max_recv: usize,
-    /// Sent with every request: content type, user agent, require-leader.
+    /// Sent with every request: content type, user agent.
     base_headers: HeaderMap,
+    /// The config's `require_leader`; see [`rpc::asks_for_leader`].
+    require_leader: bool,
     tls: Option<Tls>,
     /// Present when the config has credentials.
     auth: Option<TokenState>,
@@ -85,9 +87,6 @@ impl Transport {
         base_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         base_headers.insert(TE, HeaderValue::from_static("trailers"));
         base_headers.insert(USER_AGENT, HeaderValue::from_static(concat!("etcd-raw/", env!("CARGO_PKG_VERSION"))));
-        if config.require_leader {
-            base_headers.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
-        }
         let transport = Transport {
             shared: Arc::new(Shared {
                 slots: Slots::new(endpoints.into_iter().map(Slot::new).collect()),
@@ -104,6 +103,7 @@ impl Transport {
                 max_send: config.max_send_msg_size,
                 max_recv: config.max_recv_msg_size,
                 base_headers,
+                require_leader: config.require_leader,
                 tls,
                 auth: config.credentials.clone().map(TokenState::new),
                 dials: tokio::sync::watch::Sender::new(0),
@@ -322,6 +322,7 @@ impl Transport {
         token: Option<&HeaderValue>,
     ) -> Result<Request<()>> {
         let endpoint = &self.shared.slots[index].endpoint;
+        let asks_for_leader = rpc::asks_for_leader(path.path(), self.shared.require_leader);
         let uri = Uri::builder()
             .scheme(endpoint.scheme.clone())
             .authority(endpoint.authority.clone())
@@ -334,6 +335,9 @@ impl Transport {
         *request.version_mut() = http::Version::HTTP_2;
         let headers = request.headers_mut();
         headers.clone_from(&self.shared.base_headers);
+        if asks_for_leader {
+            headers.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
+        }
         if let Some(timeout) = timeout {
             headers.insert("grpc-timeout", grpc::timeout_header(timeout));
         }

@@ -12,7 +12,9 @@
 //!   the token before it applies anything.
 //! - `NoLeader` goes to the next endpoint, writes included: etcd sends it
 //!   before it proposes anything (the require-leader check, or waiting for
-//!   a leader to forward a lease call to).
+//!   a leader to forward a lease call to). The one exception is a member
+//!   promotion, which a member may forward to the leader before losing it:
+//!   there `NoLeader` leaves the outcome unknown.
 
 use crate::error::{Error, ErrorKind};
 
@@ -37,14 +39,16 @@ pub(super) enum Decision {
     Fail(Error),
 }
 
-/// The rule.
-pub(super) fn decide(failure: Failure, repeatable: bool) -> Decision {
+/// The rule, for an RPC that is `repeatable` or not, and for which
+/// `NoLeader` is definite or not ([`Rpc::no_leader_is_definite`](super::rpc::Rpc::no_leader_is_definite)).
+pub(super) fn decide(failure: Failure, repeatable: bool, no_leader_definite: bool) -> Decision {
     match failure {
         Failure::NotSent(e) => Decision::Next(e),
         Failure::MaybeSent(e) if repeatable => Decision::Next(e),
         Failure::MaybeSent(e) => Decision::Fail(e.with_outcome_unknown()),
         Failure::Status(e) if e.wants_token_refresh() => Decision::Refresh(e),
-        Failure::Status(e) if leaderless(&e) => Decision::Next(e),
+        Failure::Status(e) if leaderless(&e) && (repeatable || no_leader_definite) => Decision::Next(e),
+        Failure::Status(e) if leaderless(&e) => Decision::Fail(e.with_outcome_unknown()),
         Failure::Status(e) if repeatable && e.is_retryable() => Decision::Next(e),
         Failure::Status(e) if !repeatable && e.write_may_have_applied() => Decision::Fail(e.with_outcome_unknown()),
         Failure::Status(e) => Decision::Fail(e),
@@ -61,6 +65,11 @@ pub(super) fn leaderless(error: &Error) -> bool {
 mod tests {
     use super::*;
     use crate::error::GrpcCode;
+
+    /// The rule for RPCs whose `NoLeader` is definite (all but one).
+    fn decide(failure: Failure, repeatable: bool) -> Decision {
+        super::decide(failure, repeatable, true)
+    }
 
     fn status(code: GrpcCode, message: &str) -> Failure {
         Failure::Status(Error::from_grpc(code, message))
@@ -101,8 +110,12 @@ mod tests {
     }
 
     #[test]
-    fn no_leader_sends_writes_elsewhere_too() {
+    fn no_leader_sends_writes_elsewhere_too_except_a_forwarded_promotion() {
         assert!(matches!(decide(status(GrpcCode::Unavailable, "etcdserver: no leader"), false), Decision::Next(_)));
+        match super::decide(status(GrpcCode::Unavailable, "etcdserver: no leader"), false, false) {
+            Decision::Fail(e) => assert!(e.outcome_unknown(), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

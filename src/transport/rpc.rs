@@ -90,14 +90,26 @@ mod table {
 pub(crate) use table::*;
 
 impl Rpc {
-    /// Streams that must not stay on a member cut off from the leader: they
-    /// ask for one (`hasleader`), so etcd ends them after three election
-    /// timeouts without a leader and they resume on another member. A
-    /// partitioned member still answers pings, so nothing else would move
-    /// a watch off it (etcd-io/etcd#8673).
-    pub(crate) fn needs_leader(&self) -> bool {
-        self.path == WATCH.path
+    /// Whether `NoLeader` proves the request was not carried out. etcd
+    /// sends it before proposing anything, except that a member forwarding
+    /// a promotion to the leader may lose its leader after the leader got it.
+    pub(crate) fn no_leader_is_definite(&self) -> bool {
+        self.path != MEMBER_PROMOTE.path
     }
+}
+
+/// Whether a request to `path` asks its member to have a leader
+/// (`hasleader`), given the client's `require_leader`. The Watch stream
+/// always does: etcd ends it after three election timeouts without a
+/// leader and it resumes on another member, where a partitioned member
+/// (which still answers pings, etcd-io/etcd#8673) would hold it silent.
+/// Maintenance and Cluster calls never do: status, snapshot and member
+/// lists are what an operator needs most when quorum is gone.
+pub(crate) fn asks_for_leader(path: &str, require_leader: bool) -> bool {
+    if path == WATCH.path {
+        return true;
+    }
+    require_leader && !path.starts_with("/etcdserverpb.Maintenance/") && !path.starts_with("/etcdserverpb.Cluster/")
 }
 
 /// Server-streaming or bidirectional methods: no whole-call deadline applies.

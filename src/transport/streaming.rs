@@ -8,7 +8,6 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::HeaderValue;
 
 use super::connection::ActiveStream;
 use super::grpc;
@@ -185,10 +184,7 @@ impl Transport {
         let connection = self.connection(index).await?;
         let active = connection.track();
         let mut send = connection.send.clone().ready().await.map_err(|e| h2_error(e, &endpoint))?;
-        let mut head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), None)?;
-        if rpc.needs_leader() {
-            head.headers_mut().insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
-        }
+        let head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), None)?;
         let (response, stream) = send.send_request(head, false).map_err(|e| h2_error(e, &endpoint))?;
         tracing::debug!(service = rpc.service, method = rpc.method, endpoint = %endpoint, "stream opened");
         let sink = Sink {

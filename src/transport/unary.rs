@@ -172,7 +172,7 @@ impl Transport {
                     }
                     Err(e) => Failure::NotSent(e),
                 };
-                let err = match policy::decide(failure, rpc.repeatable) {
+                let err = match policy::decide(failure, rpc.repeatable, rpc.no_leader_is_definite()) {
                     Decision::Next(e) => e,
                     Decision::Refresh(e) if with_token && !refreshed && self.shared.auth.is_some() => {
                         refreshed = true;
