@@ -303,3 +303,17 @@ async fn a_watch_from_now_never_joins_one_that_is_replaying_history() -> TestRes
     assert_eq!(next(&mut replay).await?.revision(), newest);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_watch_over_the_send_limit_is_refused_and_the_others_go_on() -> TestResult {
+    let (_, p) = shared_client("watch_too_large").await?;
+    let etcd = etcd_raw::testkit::shared()?;
+    let client = etcd_raw::Client::new(etcd_raw::Config::new([etcd.endpoint()]).max_send_msg_size(1024)).await?;
+    let mut fine = client.watch(key(&p, "k")).await?;
+    let huge = format!("{p}{}", "x".repeat(2048));
+    let refused = client.watch(huge).await.err().ok_or("a watch over the send limit was created")?;
+    assert_eq!(refused.kind(), ErrorKind::RequestTooLarge, "{refused}");
+    let revision = client.put(key(&p, "k"), "v").await?.header().revision;
+    assert_eq!(next(&mut fine).await?.revision(), revision);
+    Ok(())
+}

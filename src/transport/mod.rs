@@ -159,6 +159,11 @@ impl Transport {
         Error::new(ErrorKind::Unavailable, message)
     }
 
+    /// The largest request message the client sends.
+    pub(crate) fn max_send(&self) -> usize {
+        self.shared.max_send
+    }
+
     /// The deadline of calls that set none (the watch module's creates use it).
     pub(crate) fn request_timeout(&self) -> Duration {
         self.shared.request_timeout

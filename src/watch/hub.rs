@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -81,6 +82,17 @@ impl HubSlot {
         buffer: usize,
         timeout: Duration,
     ) -> Result<WatchStream> {
+        // Refused here: on the stream it would fail every reconnect.
+        let size = WatchRequest { request_union: Some(RequestUnion::CreateRequest(request.clone())) }.encoded_len();
+        if size > transport.max_send() {
+            return Err(Error::new(
+                ErrorKind::RequestTooLarge,
+                format!(
+                    "watch request of {size} bytes is over the client's send limit of {} bytes",
+                    transport.max_send()
+                ),
+            ));
+        }
         let commands = self.commands(transport)?;
         let local = NEXT_LOCAL.fetch_add(1, Ordering::Relaxed);
         let (queue, queue_rx) = mpsc::channel(buffer);
