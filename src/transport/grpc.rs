@@ -23,15 +23,21 @@ pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<B
     Ok(buf.freeze())
 }
 
-/// Appends `message` behind its gRPC prefix to `buf`.
-pub(crate) fn encode_into<M: prost::Message>(message: &M, max_len: usize, buf: &mut BytesMut) -> Result<()> {
-    let len = message.encoded_len();
+/// Refuses a request message of `len` bytes over the send limit.
+pub(crate) fn check_len(len: usize, max_len: usize) -> Result<()> {
     if len > max_len {
         return Err(Error::new(
             ErrorKind::RequestTooLarge,
             format!("request of {len} bytes is over the client's send limit of {max_len} bytes"),
         ));
     }
+    Ok(())
+}
+
+/// Appends `message` behind its gRPC prefix to `buf`.
+pub(crate) fn encode_into<M: prost::Message>(message: &M, max_len: usize, buf: &mut BytesMut) -> Result<()> {
+    let len = message.encoded_len();
+    check_len(len, max_len)?;
     buf.reserve(PREFIX_LEN + len);
     buf.put_u8(0);
     buf.put_u32(len as u32);

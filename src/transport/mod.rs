@@ -159,9 +159,10 @@ impl Transport {
         Error::new(ErrorKind::Unavailable, message)
     }
 
-    /// The largest request message the client sends.
-    pub(crate) fn max_send(&self) -> usize {
-        self.shared.max_send
+    /// Refuses `message` up front if it is over the send limit, as sending
+    /// it would.
+    pub(crate) fn check_send<M: prost::Message>(&self, message: &M) -> Result<()> {
+        grpc::check_len(message.encoded_len(), self.shared.max_send)
     }
 
     /// The deadline of calls that set none (the watch module's creates use it).

@@ -29,8 +29,8 @@ pub(crate) struct Sink<Q> {
 impl<Q: prost::Message> Sink<Q> {
     /// Queues `message`; h2 sends it as flow control allows.
     pub(crate) fn send(&mut self, message: &Q) -> Result<()> {
-        let frame = grpc::encode(message, self.max_send)?;
-        self.stream.send_data(frame, false).map_err(|e| h2_error(e, &self.endpoint))
+        self.push(message)?;
+        self.flush()
     }
 
     /// Adds `message` to what the next [`flush`](Self::flush) sends, so a

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -83,16 +82,7 @@ impl HubSlot {
         timeout: Duration,
     ) -> Result<WatchStream> {
         // Refused here: on the stream it would fail every reconnect.
-        let size = WatchRequest { request_union: Some(RequestUnion::CreateRequest(request.clone())) }.encoded_len();
-        if size > transport.max_send() {
-            return Err(Error::new(
-                ErrorKind::RequestTooLarge,
-                format!(
-                    "watch request of {size} bytes is over the client's send limit of {} bytes",
-                    transport.max_send()
-                ),
-            ));
-        }
+        transport.check_send(&WatchRequest { request_union: Some(RequestUnion::CreateRequest(request.clone())) })?;
         let commands = self.commands(transport)?;
         let local = NEXT_LOCAL.fetch_add(1, Ordering::Relaxed);
         let (queue, queue_rx) = mpsc::channel(buffer);
