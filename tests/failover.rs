@@ -581,11 +581,12 @@ async fn calls_leave_a_partitioned_member_instead_of_waiting_on_it() -> TestResu
         calls += 1;
     }
     cluster.heal(0)?;
-    // Only what reached member 0 before it noticed the partition may fail
-    // (by its deadline, a write with its outcome unknown).
+    // Only what reached member 0 before it noticed the partition may fail:
+    // by our deadline or by etcd's own request timeout, whichever ends
+    // first, a write with its outcome unknown.
     assert!(failures.len() <= 2, "{} of {calls} calls failed: {failures:?}", failures.len());
     for error in &failures {
-        assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
+        assert!(matches!(error.kind(), ErrorKind::DeadlineExceeded | ErrorKind::Timeout), "{error}");
     }
     assert!(calls >= 100, "only {calls} calls in 10 s");
     eprintln!("partition: {calls} calls, {} failed", failures.len());
