@@ -123,11 +123,20 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
             }
         }
     }
-    let listed = client.member_list().await?;
-    assert_eq!(listed.members().len(), 4);
-    let joined = listed.members().iter().find(|m| m.id == learner.id).ok_or("learner gone")?;
-    assert_eq!(joined.name, "learner");
-    assert!(!joined.is_learner);
+    // A member list is the answering member's own view, which may not have
+    // applied the promotion yet.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = client.member_list().await?;
+        assert_eq!(listed.members().len(), 4);
+        let joined = listed.members().iter().find(|m| m.id == learner.id).ok_or("learner gone")?;
+        assert_eq!(joined.name, "learner");
+        if !joined.is_learner {
+            break;
+        }
+        assert!(Instant::now() < give_up, "still a learner in the member list 10 s after its promotion");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Updating peer URLs (to the same ones) and the errors of promote and remove.
     let updated = when_healthy!(client.member_update(learner.id, [peer.clone()]))?;
