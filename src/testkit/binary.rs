@@ -11,7 +11,8 @@ use super::error::{TestkitError, TestkitErrorKind};
 pub const DEFAULT_VERSION: &str = "3.5.1";
 
 const INSTALL_HINT: &str = "run `scripts/install-etcd.sh` from the etcd-raw repo, \
-     or set ETCD_BIN to an etcd binary (or ETCD_VERSION=3.4.23/3.5.1)";
+     or set ETCD_BIN to an etcd binary (or ETCD_VERSION to an installed version: \
+     `scripts/install-etcd.sh --list` names them)";
 
 /// An etcd server binary, the etcdctl beside it if any, and its version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +44,18 @@ impl EtcdBinary {
         }
     }
 
-    /// Finds etcd `version` (e.g. `3.4.23`) in `.etcd/<version>/`, else on `PATH` if it is that
-    /// version; ignores `ETCD_BIN` and `ETCD_VERSION`.
+    /// Finds etcd `version` in `.etcd/<version>/`, else on `PATH` if it is that version;
+    /// ignores `ETCD_BIN` and `ETCD_VERSION`. A full version (`3.4.23`) must match exactly;
+    /// a minor (`3.6`) takes the newest installed patch of it, so `locate_version("3.5")`
+    /// prefers 3.5.35 over 3.5.1. `ETCD_VERSION` takes both forms too.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), etcd_raw::testkit::TestkitError> {
+    /// use etcd_raw::testkit::EtcdBinary;
+    /// let newest_36 = EtcdBinary::locate_version("3.6")?;
+    /// assert_eq!(newest_36.major_minor(), (3, 6));
+    /// # Ok(()) }
+    /// ```
     pub fn locate_version(version: &str) -> Result<EtcdBinary, TestkitError> {
         find_version(version.trim(), true)
     }
@@ -66,12 +77,27 @@ impl EtcdBinary {
     pub fn major_minor(&self) -> (u32, u32) {
         parse_major_minor(&self.version).unwrap_or((0, 0))
     }
+
+    /// The major, minor and patch version, e.g. `(3, 5, 35)`, for checks such as
+    /// `binary.release() >= (3, 5, 28)`; `(0, 0, 0)` if the version does not parse.
+    pub fn release(&self) -> (u32, u32, u32) {
+        parse_release(&self.version).unwrap_or((0, 0, 0))
+    }
+
+    /// The `etcdutl` beside the server binary (built from etcd's modules for 3.5.x and later
+    /// by `scripts/install-etcd.sh`), if there is one.
+    pub fn etcdutl(&self) -> Option<PathBuf> {
+        let utl = self.etcd.with_file_name("etcdutl");
+        utl.is_file().then_some(utl)
+    }
 }
 
-/// `.etcd/<version>/etcd`, else `etcd` on PATH; `strict`: the PATH one must be `version`.
+/// `.etcd/<version>/etcd` (for a minor, the newest `.etcd/<minor>.N/`), else `etcd` on PATH;
+/// `strict`: the PATH one must be `version`.
 fn find_version(version: &str, strict: bool) -> Result<EtcdBinary, TestkitError> {
     for root in repo_roots() {
-        let bin = root.join(".etcd").join(version).join("etcd");
+        let Some(dir) = installed_dir(&root.join(".etcd"), version) else { continue };
+        let bin = dir.join("etcd");
         if bin.is_file() {
             let ctl = sibling_ctl(&bin);
             return EtcdBinary::with_etcdctl(bin, ctl);
@@ -82,7 +108,7 @@ fn find_version(version: &str, strict: bool) -> Result<EtcdBinary, TestkitError>
     };
     let ctl = sibling_ctl(&bin).or_else(|| on_path("etcdctl"));
     let found = EtcdBinary::with_etcdctl(bin, ctl)?;
-    if strict && found.version != version {
+    if strict && !version_matches(&found.version, version) {
         return Err(not_found(format!(
             "etcd {version} is in no .etcd/ directory, and the etcd on PATH ({}) is {}",
             found.etcd.display(),
@@ -125,11 +151,46 @@ fn read_version(etcd: &Path) -> Result<String, TestkitError> {
     })
 }
 
+/// The directory under `etcd_dir` that holds `version`: `<version>/` itself, or for a
+/// minor such as `3.6` the `3.6.N/` with the highest N.
+fn installed_dir(etcd_dir: &Path, version: &str) -> Option<PathBuf> {
+    let exact = etcd_dir.join(version);
+    if exact.join("etcd").is_file() || parse_release(version).is_some() {
+        return Some(exact);
+    }
+    let entries = std::fs::read_dir(etcd_dir).ok()?;
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let release = parse_release(&name).filter(|_| version_matches(&name, version))?;
+            entry.path().join("etcd").is_file().then_some((release, entry.path()))
+        })
+        .max_by_key(|(release, _)| *release)
+        .map(|(_, path)| path)
+}
+
+/// Whether `found` (`3.6.16`) is `wanted`: the same full version, or a patch of the minor.
+fn version_matches(found: &str, wanted: &str) -> bool {
+    match parse_release(wanted) {
+        Some(_) => found == wanted,
+        None => parse_major_minor(wanted).is_some_and(|mm| parse_major_minor(found) == Some(mm)),
+    }
+}
+
 fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
     let mut parts = version.trim().trim_start_matches('v').split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
     Some((major, minor))
+}
+
+/// `3.5.35` (or `v3.6.0-rc.1`) as `(3, 5, 35)`; `None` without a patch number.
+fn parse_release(version: &str) -> Option<(u32, u32, u32)> {
+    let (major, minor) = parse_major_minor(version)?;
+    let patch = version.trim().trim_start_matches('v').split('.').nth(2)?;
+    let patch = patch.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    Some((major, minor, patch))
 }
 
 /// Removes `ETCD_*` and `ETCDCTL_*` variables: etcd and etcdctl read them as flags.
@@ -161,7 +222,7 @@ fn not_found(what: String) -> TestkitError {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_major_minor;
+    use super::{parse_major_minor, parse_release, version_matches};
 
     #[test]
     fn versions_parse() {
@@ -169,5 +230,17 @@ mod tests {
         assert_eq!(parse_major_minor("3.4.23"), Some((3, 4)));
         assert_eq!(parse_major_minor("v3.6.0-rc.1"), Some((3, 6)));
         assert_eq!(parse_major_minor("x"), None);
+        assert_eq!(parse_release("3.5.35"), Some((3, 5, 35)));
+        assert_eq!(parse_release("v3.6.0-rc.1"), Some((3, 6, 0)));
+        assert_eq!(parse_release("3.7"), None);
+    }
+
+    #[test]
+    fn a_minor_matches_each_of_its_patches() {
+        assert!(version_matches("3.6.16", "3.6"));
+        assert!(version_matches("3.6.16", "3.6.16"));
+        assert!(!version_matches("3.6.16", "3.6.1"));
+        assert!(!version_matches("3.7.3", "3.6"));
+        assert!(!version_matches("3.60.1", "3.6"));
     }
 }

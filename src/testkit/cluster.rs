@@ -16,6 +16,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often a start is tried with fresh ports when a port was taken meanwhile.
 const START_ATTEMPTS: usize = 4;
 const POLL: Duration = Duration::from_millis(100);
+/// How long a graceful stop waits before it kills.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Options for a [`Cluster`]: `Cluster::builder().members(3).arg("--auth-token-ttl=2").start()`.
 #[derive(Clone, Debug)]
@@ -23,6 +25,7 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct ClusterBuilder {
     members: usize,
     binary: Option<EtcdBinary>,
+    member_binaries: Vec<(usize, EtcdBinary)>,
     args: Vec<String>,
     timeout: Duration,
     https: bool,
@@ -42,7 +45,28 @@ impl ClusterBuilder {
         self
     }
 
-    /// One extra etcd flag for every member, e.g. `--auth-token-ttl=2`.
+    /// A different etcd binary for member `i`: a mixed-version cluster, as in the middle of
+    /// a rolling upgrade. Members not named run [`binary`](Self::binary).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), etcd_raw::testkit::TestkitError> {
+    /// use etcd_raw::testkit::{Cluster, EtcdBinary};
+    /// let mixed = Cluster::builder()
+    ///     .members(3)
+    ///     .binary(EtcdBinary::locate_version("3.5")?)
+    ///     .member_binary(2, EtcdBinary::locate_version("3.6")?)
+    ///     .start()?;
+    /// assert_eq!(mixed.member(2).binary().major_minor(), (3, 6));
+    /// # Ok(()) }
+    /// ```
+    pub fn member_binary(mut self, i: usize, binary: EtcdBinary) -> Self {
+        self.member_binaries.push((i, binary));
+        self
+    }
+
+    /// One extra etcd flag for every member, e.g. `--auth-token-ttl=2`. The renamed
+    /// `--experimental-*` flags of etcd 3.5 and their 3.6+ names (and `--feature-gates`) may
+    /// be given in either spelling: each member gets the one its release accepts.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
@@ -89,6 +113,17 @@ impl ClusterBuilder {
             Some(binary) => binary,
             None => EtcdBinary::locate()?,
         };
+        if let Some((i, _)) = self.member_binaries.iter().find(|(i, _)| *i >= self.members) {
+            return Err(TestkitError::state(format!(
+                "testkit: member_binary({i}, ..) names no member; the cluster has members 0..{}",
+                self.members
+            )));
+        }
+        let default_binary = binary.clone();
+        let binary_of = |i: usize| {
+            let chosen = self.member_binaries.iter().rev().find(|(m, _)| *m == i).map(|(_, b)| b);
+            chosen.unwrap_or(&default_binary).clone()
+        };
         let mut cluster = Cluster {
             binary,
             members: Vec::new(),
@@ -103,7 +138,8 @@ impl ClusterBuilder {
             // Dropping the previous members kills them and removes their directories.
             cluster.members = Vec::new();
             cluster.peer_proxies = Vec::new();
-            (cluster.members, cluster.peer_proxies) = new_members(self.members, self.https, self.peer_proxies)?;
+            (cluster.members, cluster.peer_proxies) =
+                new_members(self.members, &binary_of, self.https, self.peer_proxies)?;
             cluster.initial_cluster = initial_cluster(&cluster.members);
             let all: Vec<usize> = (0..self.members).collect();
             let started = cluster.launch(&all, "new").and_then(|()| cluster.wait_for(&all, cluster.timeout));
@@ -135,6 +171,7 @@ impl Cluster {
         ClusterBuilder {
             members: 1,
             binary: None,
+            member_binaries: Vec::new(),
             args: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             https: false,
@@ -224,7 +261,34 @@ impl Cluster {
         Ok((proxy, id))
     }
 
-    /// Starts a killed member again with the same name, data and ports, and waits until it is healthy.
+    /// Stops member `i` gracefully with SIGTERM (etcd hands leadership away first), waiting
+    /// up to 10 s before it SIGKILLs; its data stays for [`restart`](Self::restart).
+    pub fn stop(&mut self, i: usize) -> Result<(), TestkitError> {
+        self.get(i)?.stop(STOP_GRACE)
+    }
+
+    /// Replaces member `i`'s binary the way an operator upgrades or downgrades a member:
+    /// stops it gracefully, starts `binary` on the same data directory, name, ports and
+    /// flags, and waits until it is healthy.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), etcd_raw::testkit::TestkitError> {
+    /// use etcd_raw::testkit::{Cluster, EtcdBinary};
+    /// let mut cluster = Cluster::builder().members(3).binary(EtcdBinary::locate_version("3.5")?).start()?;
+    /// let next = EtcdBinary::locate_version("3.6")?;
+    /// for i in 0..3 {
+    ///     cluster.swap_binary(i, next.clone())?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn swap_binary(&mut self, i: usize, binary: EtcdBinary) -> Result<(), TestkitError> {
+        self.stop(i)?;
+        self.members[i].set_binary(binary);
+        self.restart(i)
+    }
+
+    /// Starts a killed or stopped member again with the same name, data and ports, and
+    /// waits until it is healthy.
     pub fn restart(&mut self, i: usize) -> Result<(), TestkitError> {
         if self.get(i)?.is_running() {
             return Err(TestkitError::state(format!(
@@ -255,7 +319,8 @@ impl Cluster {
         self.wait_for(&live, timeout)
     }
 
-    /// The etcd binary the members run.
+    /// The etcd binary the members run unless [`ClusterBuilder::member_binary`] or
+    /// [`swap_binary`](Self::swap_binary) gave one another; see [`Member::binary`].
     pub fn binary(&self) -> &EtcdBinary {
         &self.binary
     }
@@ -284,13 +349,8 @@ impl Cluster {
     }
 
     fn launch(&self, which: &[usize], state: &str) -> Result<(), TestkitError> {
-        let launch = Launch {
-            binary: &self.binary,
-            initial_cluster: &self.initial_cluster,
-            token: &self.token,
-            state,
-            extra_args: &self.args,
-        };
+        let launch =
+            Launch { initial_cluster: &self.initial_cluster, token: &self.token, state, extra_args: &self.args };
         which.iter().try_for_each(|&i| self.members[i].launch(&launch))
     }
 
@@ -355,7 +415,12 @@ impl Drop for Cluster {
     }
 }
 
-fn new_members(n: usize, https: bool, proxied: bool) -> Result<(Vec<Member>, Vec<Proxy>), TestkitError> {
+fn new_members(
+    n: usize,
+    binary_of: &dyn Fn(usize) -> EtcdBinary,
+    https: bool,
+    proxied: bool,
+) -> Result<(Vec<Member>, Vec<Proxy>), TestkitError> {
     let per_member = if https { 3 } else { 2 };
     let ports = ports::free_ports(per_member * n)?;
     let mut members = Vec::with_capacity(n);
@@ -367,11 +432,12 @@ fn new_members(n: usize, https: bool, proxied: bool) -> Result<(Vec<Member>, Vec
         let member = if proxied {
             // Peers are told the proxy's port; the member listens on its own.
             let proxy = Proxy::start(SocketAddr::from((Ipv4Addr::LOCALHOST, peer)))?;
-            let member = Member::new(format!("etcd-{i}"), client, proxy.addr().port(), dir).behind_peer_proxy(peer);
+            let member = Member::new(format!("etcd-{i}"), binary_of(i), (client, proxy.addr().port()), dir)
+                .behind_peer_proxy(peer);
             proxies.push(proxy);
             member
         } else {
-            Member::new(format!("etcd-{i}"), client, peer, dir)
+            Member::new(format!("etcd-{i}"), binary_of(i), (client, peer), dir)
         };
         members.push(if https { member.with_https(ports[at + 2]) } else { member });
     }

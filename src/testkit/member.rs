@@ -10,15 +10,18 @@ use std::time::Duration;
 
 use super::binary::{scrub_env, EtcdBinary};
 use super::error::{TestkitError, TestkitErrorKind};
-use super::{health, spawner};
+use super::{flags, health, spawner};
 
 /// How many bytes of a log the error messages quote.
 const TAIL_BYTES: u64 = 3000;
 
-/// One etcd member of a [`Cluster`](super::Cluster): name, URLs, data directory and process.
+/// One etcd member of a [`Cluster`](super::Cluster): name, URLs, data directory, binary and
+/// process.
 #[derive(Debug)]
 pub struct Member {
     name: String,
+    /// What the member runs; members of one cluster may run different releases.
+    binary: EtcdBinary,
     client_port: u16,
     peer_port: u16,
     /// Behind a peer proxy: where the member itself listens for peers,
@@ -50,7 +53,6 @@ pub(crate) enum State {
 
 /// Everything a member needs to start besides its own name, ports and directory.
 pub(crate) struct Launch<'a> {
-    pub(crate) binary: &'a EtcdBinary,
     pub(crate) initial_cluster: &'a str,
     pub(crate) token: &'a str,
     /// `new` or `existing`.
@@ -59,9 +61,11 @@ pub(crate) struct Launch<'a> {
 }
 
 impl Member {
-    pub(crate) fn new(name: String, client_port: u16, peer_port: u16, data_dir: PathBuf) -> Member {
+    pub(crate) fn new(name: String, binary: EtcdBinary, ports: (u16, u16), data_dir: PathBuf) -> Member {
+        let (client_port, peer_port) = ports;
         Member {
             name,
+            binary,
             client_port,
             peer_port,
             listen_peer_port: None,
@@ -93,6 +97,15 @@ impl Member {
     /// The member's name (`--name`), e.g. `etcd-0`.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The etcd binary the member runs (or ran last, when stopped).
+    pub fn binary(&self) -> &EtcdBinary {
+        &self.binary
+    }
+
+    pub(crate) fn set_binary(&mut self, binary: EtcdBinary) {
+        self.binary = binary;
     }
 
     /// The client URL, `http://127.0.0.1:PORT` (`https://` for a cluster
@@ -178,7 +191,7 @@ impl Member {
     }
 
     fn command(&self, l: &Launch<'_>) -> Command {
-        let mut cmd = Command::new(&l.binary.etcd);
+        let mut cmd = Command::new(&self.binary.etcd);
         scrub_env(&mut cmd);
         let (client, peer) = (self.client_url(), self.peer_url());
         let listen = match self.health_port {
@@ -196,11 +209,30 @@ impl Member {
             .arg(format!("--initial-cluster-token={}", l.token))
             .arg(format!("--initial-cluster-state={}", l.state))
             .args(["--logger=zap", "--log-level=error"]);
-        if l.binary.major_minor() >= (3, 5) {
+        if self.binary.major_minor() >= (3, 5) {
             cmd.arg("--unsafe-no-fsync");
         }
-        cmd.args(l.extra_args);
+        cmd.args(flags::for_version(l.extra_args, self.binary.major_minor()));
         cmd
+    }
+
+    /// Stops the process with SIGTERM, as an operator would: etcd hands leadership away
+    /// and closes its files. After `grace` without an exit it is SIGKILLed.
+    pub(crate) fn stop(&self, grace: Duration) -> Result<(), TestkitError> {
+        {
+            let mut proc = self.lock();
+            let Some(child) = proc.child.as_mut() else {
+                return Ok(());
+            };
+            if matches!(child.try_wait(), Ok(None)) {
+                send(child.id(), libc::SIGTERM, &self.name)?;
+                let give_up = std::time::Instant::now() + grace;
+                while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < give_up {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        self.kill()
     }
 
     /// SIGKILLs the process by pid and reaps it; nothing to do if it is not running.

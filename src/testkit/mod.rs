@@ -19,6 +19,14 @@
 //! # Which etcd
 //! [`EtcdBinary::locate`] takes `ETCD_BIN` (and `ETCDCTL_BIN`), else `.etcd/<ETCD_VERSION>/`
 //! (default 3.5.1) as installed by `scripts/install-etcd.sh`, else `etcd` on `PATH`.
+//! `ETCD_VERSION` and [`EtcdBinary::locate_version`] take a full version (`3.6.16`) or a
+//! minor (`3.6`, the newest installed patch).
+//!
+//! Each member may run a release of its own ([`ClusterBuilder::member_binary`]), and
+//! [`Cluster::swap_binary`] upgrades or downgrades one member in place: graceful stop, the
+//! other binary on the same data directory, wait for health. Flags renamed in etcd 3.6
+//! (`--experimental-*`, `--feature-gates`) are given to each member in the spelling its
+//! release accepts, so one argument list serves a cluster in the middle of an upgrade.
 //!
 //! # Processes and files
 //! Every member listens on 127.0.0.1 only, on ports picked free (retried if taken meanwhile),
@@ -29,9 +37,11 @@
 
 mod binary;
 mod cluster;
+mod consistency;
 mod dirs;
 mod error;
 mod etcd;
+mod flags;
 mod health;
 mod member;
 mod ports;
@@ -44,6 +54,7 @@ mod tests;
 
 pub use binary::{EtcdBinary, DEFAULT_VERSION};
 pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TIMEOUT};
+pub use consistency::Divergence;
 pub use error::{TestkitError, TestkitErrorKind};
 pub use etcd::Etcd;
 pub use member::Member;

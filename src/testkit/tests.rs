@@ -252,10 +252,10 @@ fn a_taken_port_is_reported_as_addr_in_use() -> TestResult {
     use super::member::{Launch, Member};
     let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let peer = super::ports::free_ports(1)?[0];
-    let member = Member::new("etcd-0".into(), taken.local_addr()?.port(), peer, super::dirs::fresh_dir()?);
-    let binary = v351()?;
+    let ports = (taken.local_addr()?.port(), peer);
+    let member = Member::new("etcd-0".into(), v351()?, ports, super::dirs::fresh_dir()?);
     let initial = format!("etcd-0={}", member.peer_url());
-    let launch = Launch { binary: &binary, initial_cluster: &initial, token: "t", state: "new", extra_args: &[] };
+    let launch = Launch { initial_cluster: &initial, token: "t", state: "new", extra_args: &[] };
     member.launch(&launch)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while member.is_running() && Instant::now() < deadline {
