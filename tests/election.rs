@@ -279,5 +279,6 @@ async fn at_most_one_leader_at_a_time_while_members_are_killed() -> TestResult {
     // The guarded writes of every term went through, and no other.
     let written = observer_client.get(format!("{name}-terms/")).prefix().count_only().await?.count();
     assert!(written as usize <= terms.len() && written > 0, "{written} guarded writes for {} terms", terms.len());
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }

@@ -304,6 +304,7 @@ async fn writes_and_reads_survive_kill_pause_and_restart_of_leader_and_member_in
     for (_, value) in &stats.acked {
         assert!(sent.contains_key(value), "{value} acknowledged but never seen at a proxy");
     }
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -372,6 +373,7 @@ async fn a_hung_member_leaves_the_rotation_and_is_probed_back() -> TestResult {
         assert!(Instant::now() < give_up, "the resumed member was never used again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -458,6 +460,7 @@ async fn every_call_returns_by_its_deadline_under_faults() -> TestResult {
     eprintln!("deadline run: slowest call {:?} vs deadline {:?}", slowest.0, slowest.1);
     cluster.resume(0)?;
     cluster.resume(2)?;
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -499,6 +502,7 @@ async fn a_leaderless_member_fails_fast_with_no_leader_and_comes_back() -> TestR
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -590,5 +594,6 @@ async fn calls_leave_a_partitioned_member_instead_of_waiting_on_it() -> TestResu
     }
     assert!(calls >= 100, "only {calls} calls in 10 s");
     eprintln!("partition: {calls} calls, {} failed", failures.len());
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }

@@ -290,6 +290,7 @@ async fn keep_alive_survives_member_kills_pauses_and_cuts_then_reports_loss_in_t
     let slack = Duration::from_millis(200);
     assert!(after <= Duration::from_secs(TTL as u64) + slack, "lost {after:?} after the last renewal");
     assert!(after >= Duration::from_secs(TTL as u64) - Duration::from_secs(2), "lost early: {after:?}");
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -316,5 +317,6 @@ async fn keep_alive_on_a_partitioned_member_moves_and_the_lease_lives() -> TestR
     let majority = Client::new(Config::new(others).request_timeout(Duration::from_secs(10))).await?;
     assert!(majority.time_to_live(lease.id()).await?.ttl() > 0, "the lease expired on the majority");
     cluster.heal(serving)?;
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }

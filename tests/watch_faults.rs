@@ -122,6 +122,7 @@ async fn watch_survives_kills_pauses_and_cuts_without_gap_or_duplicate() -> Test
     let accepted: u64 = proxies.iter().map(Proxy::connections).sum();
     assert!(accepted >= 4, "only {accepted} connections through the proxies");
     eprintln!("faults: {} revisions, {accepted} connections through the proxies", truth.len());
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -316,6 +317,7 @@ async fn a_member_that_lost_its_leader_ends_the_watch_stream_and_the_watch_resum
         }
     }
     assert_eq!(watcher_total(pinned)?, baseline + 1.0);
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }
 
@@ -355,5 +357,6 @@ async fn a_watch_on_a_partitioned_member_moves_to_the_majority_without_a_gap() -
     assert!(truth.len() >= 20);
     assert!(seen == truth, "the watch missed or repeated writes made during the partition");
     cluster.heal(serving)?;
+    support::assert_members_agree(&cluster).await?;
     Ok(())
 }

@@ -129,7 +129,8 @@ mod tests {
 
     #[test]
     fn a_right_spelling_is_kept() {
-        let given = args(&["--feature-gates=LeaseCheckpoint=true", "--downgrade-check-time=1s"]);
+        // Gates are gathered into one flag, placed last.
+        let given = args(&["--downgrade-check-time=1s", "--feature-gates=LeaseCheckpoint=true"]);
         assert_eq!(for_version(&given, (3, 6)), given);
         let old = args(&["--experimental-downgrade-check-time=1s"]);
         assert_eq!(for_version(&old, (3, 4)), old);
