@@ -379,18 +379,7 @@ async fn a_hung_member_leaves_the_rotation_and_is_probed_back() -> TestResult {
 
 /// How many `method` calls member `i` has answered, from its `/metrics`.
 fn handled(cluster: &Cluster, i: usize, method: &str) -> Result<u64, Box<dyn std::error::Error>> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(cluster.member(i).client_addr())?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n")?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    let wanted = format!("grpc_method=\"{method}\"");
-    let mut total = 0u64;
-    for line in text.lines().filter(|l| l.starts_with("grpc_server_handled_total") && l.contains(&wanted)) {
-        total += line.rsplit(' ').next().unwrap_or("0").parse::<f64>()? as u64;
-    }
-    Ok(total)
+    Ok(cluster.member(i).metric("grpc_server_handled_total", &[("grpc_method", method)])? as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_raw::lease::{KeepAliveStream, MAX_LEASE_TTL};
-use etcd_raw::testkit::{Cluster, Proxy};
+use etcd_raw::testkit::{Cluster, Member, Proxy};
 use etcd_raw::{Client, Config, ErrorKind};
 use support::{key, shared_client, TestResult};
 
@@ -168,24 +168,15 @@ async fn a_revoked_lease_is_reported_lost_and_the_others_go_on() -> TestResult {
     Ok(())
 }
 
-/// `grpc_server_started_total` for LeaseKeepAlive on the member at `addr`.
-fn keepalive_streams_started(addr: std::net::SocketAddr) -> Result<u64, Box<dyn std::error::Error>> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("grpc_server_started_total") && l.contains("grpc_method=\"LeaseKeepAlive\""))
-        .ok_or("no LeaseKeepAlive counter")?;
-    Ok(line.rsplit(' ').next().ok_or("no value")?.trim().parse::<f64>()? as u64)
+/// `grpc_server_started_total` for LeaseKeepAlive on `member`.
+fn keepalive_streams_started(member: &Member) -> Result<u64, Box<dyn std::error::Error>> {
+    Ok(member.metric("grpc_server_started_total", &[("grpc_method", "LeaseKeepAlive")])? as u64)
 }
 
 #[tokio::test]
 async fn all_leases_of_a_client_share_one_stream_which_ends_with_the_last() -> TestResult {
     let etcd = etcd_raw::testkit::Etcd::start()?;
-    let addr = etcd.member(0).client_addr();
+    let addr = etcd.member(0);
     let client = Client::connect([etcd.endpoint()]).await?;
     let clone = client.clone();
     let before = keepalive_streams_started(addr)?;
@@ -302,7 +293,7 @@ async fn keep_alive_on_a_partitioned_member_moves_and_the_lease_lives() -> TestR
     let mut alive = client.keep_alive(lease.id()).await?;
     tokio::time::timeout(Duration::from_secs(5), alive.message()).await?.ok_or("stream ended")??;
     let serving = (0..3)
-        .find(|&i| keepalive_streams_started(cluster.member(i).client_addr()).is_ok_and(|n| n >= 1))
+        .find(|&i| keepalive_streams_started(cluster.member(i)).is_ok_and(|n| n >= 1))
         .ok_or("no member serves the keepalive stream")?;
 
     // The serving member is cut off: once it notices it has no leader (an

@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_raw::testkit::{Cluster, Etcd, Proxy};
+use etcd_raw::testkit::{Cluster, Etcd, Member, Proxy};
 use etcd_raw::watch::WatchStream;
 use etcd_raw::{Client, Config, ErrorKind, Put};
 use support::TestResult;
@@ -193,19 +191,14 @@ async fn progress_notifications_let_a_quiet_watch_resume_past_a_compaction() -> 
 }
 
 /// `etcd_debugging_mvcc_watcher_total` from the member's /metrics.
-fn watcher_total(addr: std::net::SocketAddr) -> Result<f64, Box<dyn std::error::Error>> {
-    let mut socket = TcpStream::connect(addr)?;
-    socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
-    let mut body = String::new();
-    socket.read_to_string(&mut body)?;
-    let line = body.lines().find(|l| l.starts_with("etcd_debugging_mvcc_watcher_total ")).ok_or("no watcher metric")?;
-    Ok(line.split_whitespace().nth(1).ok_or("empty metric")?.parse()?)
+fn watcher_total(member: &Member) -> Result<f64, Box<dyn std::error::Error>> {
+    Ok(member.metric("etcd_debugging_mvcc_watcher_total", &[])?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_watches_dropped_leave_nothing_behind() -> TestResult {
     let etcd = Etcd::start()?;
-    let addr = etcd.member(0).client_addr();
+    let addr = etcd.member(0);
     let client = Client::connect([etcd.endpoint()]).await?;
     let tasks_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     let baseline = watcher_total(addr)?;
@@ -236,7 +229,7 @@ async fn five_thousand_watches_dropped_leave_nothing_behind() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_watches_share_one_server_watcher() -> TestResult {
     let etcd = Etcd::start()?;
-    let addr = etcd.member(0).client_addr();
+    let addr = etcd.member(0);
     let client = Client::connect([etcd.endpoint()]).await?;
     let baseline = watcher_total(addr)?;
     // Half created one after another, half all at once.
@@ -271,7 +264,7 @@ async fn identical_watches_share_one_server_watcher() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_lost_its_leader_ends_the_watch_stream_and_the_watch_resumes_without_a_gap() -> TestResult {
     let cluster = Cluster::start(3)?;
-    let pinned = cluster.member(0).client_addr();
+    let pinned = cluster.member(0);
     // Only member 0, so the watch can but wait for it to have a leader again.
     let watching =
         Client::new(Config::new([cluster.member(0).client_url()]).dial_timeout(Duration::from_secs(1))).await?;
@@ -330,7 +323,7 @@ async fn a_watch_on_a_partitioned_member_moves_to_the_majority_without_a_gap() -
     let item = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
     assert_eq!(item.revision(), first);
     let serving = (0..3)
-        .find(|&i| watcher_total(cluster.member(i).client_addr()).is_ok_and(|n| n >= 1.0))
+        .find(|&i| watcher_total(cluster.member(i)).is_ok_and(|n| n >= 1.0))
         .ok_or("no member holds the watch")?;
 
     // The member serving the watch still answers its clients, but hears

@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -477,24 +475,11 @@ async fn read_prefix(client: &Client, prefix: &str) -> Result<BTreeMap<String, (
     }
 }
 
-/// `etcdcluster` of a member's `/version`.
-fn cluster_version(addr: SocketAddr) -> Result<String, BoxError> {
-    let mut socket = TcpStream::connect(addr)?;
-    socket.set_read_timeout(Some(Duration::from_secs(2)))?;
-    socket.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
-    let mut text = String::new();
-    socket.read_to_string(&mut text)?;
-    let at = text.find("\"etcdcluster\":\"").ok_or_else(|| format!("no etcdcluster in {text:?}"))?;
-    let rest = &text[at + "\"etcdcluster\":\"".len()..];
-    Ok(rest.split('"').next().unwrap_or_default().to_string())
-}
-
 async fn wait_cluster_version(cluster: &Cluster, minor: &str) -> Result<(), BoxError> {
     let give_up = Instant::now() + Duration::from_secs(60);
     let wanted = format!("{minor}.");
     loop {
-        let versions: Vec<String> =
-            cluster.members().iter().map(|m| cluster_version(m.client_addr()).unwrap_or_default()).collect();
+        let versions: Vec<String> = cluster.members().iter().map(|m| m.cluster_version().unwrap_or_default()).collect();
         if versions.iter().all(|v| v.starts_with(&wanted)) {
             return Ok(());
         }

@@ -262,6 +262,55 @@ impl Member {
         Err(TestkitError::state(format!("testkit: member {} is not running; restart it first", self.name)))
     }
 
+    /// The member's Prometheus metrics (`GET /metrics` on its client port), as text.
+    pub fn metrics(&self) -> Result<String, TestkitError> {
+        self.http_get("/metrics")
+    }
+
+    /// The sum of every sample of metric `name` whose labels include each of `labels`
+    /// (`("grpc_method", "Range")`); 0.0 when none matches.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), etcd_raw::testkit::TestkitError> {
+    /// let etcd = etcd_raw::testkit::Etcd::start()?;
+    /// let ranges = etcd.member(0).metric("grpc_server_handled_total", &[("grpc_method", "Range")])?;
+    /// let watchers = etcd.member(0).metric("etcd_debugging_mvcc_watcher_total", &[])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Result<f64, TestkitError> {
+        let text = self.metrics()?;
+        let mut total = 0.0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            if metric != name || !labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))) {
+                continue;
+            }
+            total += value.trim().parse::<f64>().map_err(|e| {
+                TestkitError::state(format!("testkit: metric line {line:?} of member {} has no number: {e}", self.name))
+            })?;
+        }
+        Ok(total)
+    }
+
+    /// The cluster version this member reports (`etcdcluster` of `GET /version`), e.g. `3.6.0`;
+    /// `not_decided` while the cluster has not agreed on one.
+    pub fn cluster_version(&self) -> Result<String, TestkitError> {
+        let body = self.http_get("/version")?;
+        let key = "\"etcdcluster\":\"";
+        let at = body.find(key).ok_or_else(|| {
+            TestkitError::state(format!("testkit: /version of member {} has no etcdcluster: {body}", self.name))
+        })?;
+        Ok(body[at + key.len()..].split('"').next().unwrap_or_default().to_string())
+    }
+
+    fn http_get(&self, path: &str) -> Result<String, TestkitError> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.health_port.unwrap_or(self.client_port)));
+        health::get(addr, path, Duration::from_secs(5)).map_err(|why| {
+            TestkitError::new(TestkitErrorKind::Io, format!("testkit: GET {path} of member {}: {why}", self.name))
+        })
+    }
+
     /// One `/health` probe.
     pub(crate) fn probe(&self, timeout: Duration) -> Result<(), String> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.health_port.unwrap_or(self.client_port)));
