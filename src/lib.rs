@@ -74,6 +74,10 @@
 //! `tracing-subscriber`'s env filter, `RUST_LOG=etcd_raw=trace` shows the
 //! whole conversation.
 #![warn(missing_docs)]
+// No unsafe code in the client. The test kit alone needs it, for signals and
+// the parent-death signal of the etcd processes it spawns.
+#![cfg_attr(not(feature = "testkit"), forbid(unsafe_code))]
+#![cfg_attr(feature = "testkit", deny(unsafe_code))]
 
 #[macro_use]
 mod macros;
@@ -95,6 +99,7 @@ pub mod maintenance;
 pub mod watch;
 
 #[cfg(feature = "testkit")]
+#[allow(unsafe_code)]
 pub mod testkit;
 
 pub use call::ResponseFuture;
