@@ -227,3 +227,23 @@ async fn the_deadline_covers_the_whole_stream() -> TestResult {
     assert!(stream.next_page().await.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_passed_over() -> TestResult {
+    let etcd = etcd_raw::testkit::shared()?;
+    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    let client = Client::new(Config::new([dead, etcd.endpoint()])).await?;
+    let p = etcd_raw::testkit::unique_prefix("range_stream_failover");
+    fill(&client, &p, 30, 10).await?;
+    // Round robin sends some of these to the dead endpoint first.
+    for _ in 0..4 {
+        let stream = client.get(p.clone()).prefix().stream();
+        if !streams() {
+            expect_needs_3_7(stream).await?;
+            continue;
+        }
+        let whole = stream.into_response().await?;
+        assert_eq!((whole.kvs().len(), whole.count()), (30, 30));
+    }
+    Ok(())
+}
