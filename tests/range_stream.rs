@@ -8,8 +8,9 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use etcd_raw::auth::PermissionType;
 use etcd_raw::kv::GetStream;
-use etcd_raw::testkit::Etcd;
+use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, Error, ErrorKind, Put, SortOrder, SortTarget};
 use support::{key, shared_client, TestResult};
 
@@ -245,5 +246,32 @@ async fn an_unreachable_endpoint_is_passed_over() -> TestResult {
         let whole = stream.into_response().await?;
         assert_eq!((whole.kvs().len(), whole.count()), (30, 30));
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_token_goes_with_the_stream_and_is_refreshed_when_it_expired() -> TestResult {
+    // Simple tokens expire after 2 s without use.
+    let etcd = Etcd::start_with(Cluster::builder().arg("--auth-token-ttl=2"))?;
+    let admin = Client::connect([etcd.endpoint()]).await?;
+    admin.user_add("root", "root-pw").await?;
+    admin.user_grant_role("root", "root").await?;
+    admin.role_add("app").await?;
+    admin.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
+    admin.user_add("alice", "alice-pw").await?;
+    admin.user_grant_role("alice", "app").await?;
+    admin.auth_enable().await?;
+    let alice = Client::new(Config::new([etcd.endpoint()]).auth("alice", "alice-pw")).await?;
+    fill(&alice, "app/", 20, 10).await?;
+    if !streams() {
+        return expect_needs_3_7(alice.get("app/").prefix().stream()).await;
+    }
+    assert_eq!(alice.get("app/").prefix().stream().into_response().await?.kvs().len(), 20);
+    // Outside alice's grant: refused, typed.
+    let refused = alice.get("other/").prefix().stream().into_response().await.err().ok_or("read outside the grant")?;
+    assert_eq!(refused.kind(), ErrorKind::PermissionDenied, "{refused}");
+    // An expired token is refused by the server, refreshed, and the stream opened again.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(alice.get("app/").prefix().stream().into_response().await?.count(), 20);
     Ok(())
 }

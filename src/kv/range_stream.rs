@@ -163,14 +163,13 @@ fn older_than_3_7(e: Error) -> Error {
     if e.kind() != ErrorKind::Unimplemented || !unknown {
         return e;
     }
-    let member = e.endpoint().map(str::to_owned);
     let message = format!(
-        "range streams (KV.RangeStream) need etcd 3.7 or newer; {} does not have it (it said: {}); use get instead",
-        member.as_deref().unwrap_or("the member"),
+        "range streams (KV.RangeStream) need etcd 3.7 or newer, and this member does not have them \
+         (it said: {}); use get instead",
         e.message()
     );
     let error = Error::from_status(GrpcCode::Unimplemented.as_i32(), &message);
-    match member {
+    match e.endpoint() {
         Some(member) => error.with_endpoint(member),
         None => error,
     }
@@ -250,7 +249,7 @@ mod tests {
         assert_eq!(error.kind(), ErrorKind::Unimplemented);
         assert_eq!(error.grpc_code(), Some(GrpcCode::Unimplemented));
         assert!(error.message().contains("need etcd 3.7 or newer"), "{error}");
-        assert!(error.message().contains("http://127.0.0.1:2379"), "{error}");
+        assert!(error.message().contains("unknown method RangeStream"), "{error}");
         assert_eq!(error.endpoint(), Some("http://127.0.0.1:2379"));
     }
 
@@ -261,6 +260,12 @@ mod tests {
         assert_eq!(error.message(), "RangeStream does not support custom sort orders");
         let other = older_than_3_7(Error::from_status(14, "unknown method X"));
         assert_eq!(other.kind(), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn streams_can_move_between_tasks() {
+        fn send<T: Send + Unpin>() {}
+        send::<GetStream>();
     }
 
     #[test]
