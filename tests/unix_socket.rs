@@ -160,6 +160,16 @@ async fn put_get_watch_and_status_over_a_unix_socket() -> TestResult {
     let event = response.events().first().ok_or("no event")?;
     assert_eq!(event.kv.as_ref().map(|kv| kv.key.as_ref()), Some(&b"u/b"[..]));
 
+    // Range streams too (3.7), or their typed refusal before.
+    let streamed = client.get("u/").prefix().stream().into_response().await;
+    if server.version >= (3, 7, 0) {
+        assert_eq!(streamed?.kvs().len(), 2);
+    } else {
+        let error = streamed.err().ok_or("a range stream before 3.7")?;
+        assert_eq!(error.kind(), ErrorKind::Unimplemented, "{error}");
+        assert_eq!(error.endpoint(), Some(endpoint.as_str()));
+    }
+
     // Maintenance calls name the socket endpoint.
     let status = client.status(&endpoint).await?;
     let (major, minor, patch) = server.version;
@@ -198,6 +208,39 @@ async fn a_missing_socket_fails_over_to_a_live_one() -> TestResult {
     let error = client.status(&missing).await.err().ok_or("status of a missing socket")?;
     assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
     assert!(error.message().contains("missing.sock"), "{error}");
+    Ok(())
+}
+
+/// Sends `signal` to the server's process.
+fn signal(server: &Server, signal: libc::c_int) -> TestResult {
+    let pid = libc::pid_t::try_from(server.child.id())?;
+    // SAFETY: kill has no memory effects; the pid is our unreaped child.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn deadlines_hold_over_a_socket_whose_server_hangs() -> TestResult {
+    let mut server = start(false, &[])?;
+    ready(&mut server).await?;
+    let client = Client::new(Config::new([server.endpoint()])).await?;
+    client.put("d/a", "1").await?;
+    signal(&server, libc::SIGSTOP)?;
+    let started = Instant::now();
+    let read = client.get("d/a").timeout(Duration::from_millis(500)).await;
+    let write = client.put("d/a", "2").timeout(Duration::from_millis(500)).await;
+    let elapsed = started.elapsed();
+    signal(&server, libc::SIGCONT)?;
+    let read = read.err().ok_or("a stopped server answered a read")?;
+    assert_eq!(read.kind(), ErrorKind::DeadlineExceeded, "{read}");
+    let write = write.err().ok_or("a stopped server answered a write")?;
+    assert_eq!(write.kind(), ErrorKind::DeadlineExceeded, "{write}");
+    assert!(write.outcome_unknown());
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    // And it answers again once resumed.
+    assert_eq!(client.get("d/a").timeout(Duration::from_secs(5)).await?.kvs().len(), 1);
     Ok(())
 }
 
