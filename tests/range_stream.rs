@@ -214,7 +214,9 @@ async fn the_deadline_ends_a_stream_whose_member_hangs() -> TestResult {
 async fn the_deadline_covers_the_whole_stream() -> TestResult {
     let (client, p) = shared_client("range_stream_slow_reader").await?;
     fill(&client, &p, 300, 100).await?;
-    let mut stream = client.get(p.clone()).prefix().timeout(Duration::from_millis(800)).stream();
+    let deadline = Duration::from_millis(1500);
+    let started = Instant::now();
+    let mut stream = client.get(p.clone()).prefix().timeout(deadline).stream();
     if !streams() {
         return expect_needs_3_7(stream).await;
     }
@@ -222,7 +224,7 @@ async fn the_deadline_covers_the_whole_stream() -> TestResult {
     assert!(!first.is_last(), "300 keys in one page");
     // A reader that dawdles past the deadline gets DeadlineExceeded, even
     // with pages already received and buffered.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep((deadline + Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
     let error = stream.next_page().await.ok_or("no item")?.err().ok_or("a page after the deadline")?;
     assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
     assert!(stream.next_page().await.is_none());
