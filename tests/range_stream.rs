@@ -196,6 +196,9 @@ async fn the_deadline_ends_a_stream_whose_member_hangs() -> TestResult {
     let client = Client::new(Config::new([etcd.endpoint()])).await?;
     client.put("hang/a", "1").await?;
     etcd.pause(0)?;
+    // SIGSTOP reaches each of etcd's threads on its own; a running one may
+    // still answer for a moment after `kill` returns.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let mut stream = client.get("hang/").prefix().timeout(Duration::from_millis(700)).stream();
     let first = tokio::time::timeout(Duration::from_secs(5), stream.next_page()).await;

@@ -221,6 +221,35 @@ fn signal(server: &Server, signal: libc::c_int) -> TestResult {
     Ok(())
 }
 
+/// Waits until every thread of the server is stopped: a SIGSTOP is
+/// delivered to each thread on its own, and a Go thread that is running
+/// may still answer a request just after `kill` returns. Reads
+/// `/proc/<pid>/task/*/stat`; where there is no `/proc`, waits a little.
+async fn wait_stopped(server: &Server) -> TestResult {
+    let tasks = PathBuf::from(format!("/proc/{}/task", server.child.id()));
+    if !tasks.exists() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return Ok(());
+    }
+    let give_up = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut all = true;
+        for task in std::fs::read_dir(&tasks)? {
+            let stat = std::fs::read_to_string(task?.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesized command name.
+            let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+            all &= matches!(state, Some("T") | Some("t"));
+        }
+        if all {
+            return Ok(());
+        }
+        if Instant::now() > give_up {
+            return Err("etcd's threads did not all stop within 5 s of SIGSTOP".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn deadlines_hold_over_a_socket_whose_server_hangs() -> TestResult {
     let mut server = start(false, &[])?;
@@ -228,6 +257,7 @@ async fn deadlines_hold_over_a_socket_whose_server_hangs() -> TestResult {
     let client = Client::new(Config::new([server.endpoint()])).await?;
     client.put("d/a", "1").await?;
     signal(&server, libc::SIGSTOP)?;
+    wait_stopped(&server).await?;
     let started = Instant::now();
     let read = client.get("d/a").timeout(Duration::from_millis(500)).await;
     let write = client.put("d/a", "2").timeout(Duration::from_millis(500)).await;
