@@ -59,9 +59,11 @@ use crate::Client;
 ///   passes, the stream yields `DeadlineExceeded` and ends. Give long
 ///   ranges a long timeout.
 /// - Before the first page arrives, an unreachable member or one without a
-///   leader is left for the next endpoint, as for any read. After it, a
-///   failure ends the stream with that error: the pages delivered cannot
-///   be resumed from at the same revision.
+///   leader is left for the next endpoint, as for any read, and a token
+///   the server refuses as expired is refreshed once. After it, a failure
+///   ends the stream with that error: the pages delivered cannot be
+///   resumed from at the same revision (the server names it only on the
+///   last page).
 /// - The stream ends after its first error. Dropping it cancels the call.
 #[must_use = "a stream does nothing unless polled"]
 pub struct GetStream {
