@@ -52,7 +52,20 @@ impl std::fmt::Debug for Credentials {
 
 impl Config {
     /// Settings for these endpoints, each `host:port`, `http://host:port`
-    /// or `https://host:port` as etcdctl accepts them.
+    /// or `https://host:port` as etcdctl accepts them, or a unix socket
+    /// in the forms of Go's client: `unix:///abs/path/etcd.sock`,
+    /// `unix:relative/path` and etcd's legacy `unix://relative/path`
+    /// (relative to the working directory). `unixs://` is TLS over the
+    /// socket (with [`Config::tls`]); the server's certificate must then
+    /// hold the socket file's name (`etcd.sock`) unless the TLS config sets
+    /// a server name. etcd listens on a socket with
+    /// `--listen-client-urls unix:///abs/path/etcd.sock` (and from 3.7 may
+    /// advertise it too, so auto-sync finds it).
+    ///
+    /// ```
+    /// let config = etcd_raw::Config::new(["unix:///run/etcd/etcd.sock", "127.0.0.1:2379"]);
+    /// assert_eq!(config.endpoints()[0], "unix:///run/etcd/etcd.sock");
+    /// ```
     pub fn new<I, S>(endpoints: I) -> Config
     where
         I: IntoIterator<Item = S>,
@@ -179,7 +192,8 @@ impl Config {
     /// Connect with TLS (feature `tls`): every endpoint is dialed with
     /// `https`, verified against the CA of `tls`, with its client
     /// certificate if it has one. Bare `host:port` endpoints are taken as
-    /// `https://`; `http://` endpoints are refused.
+    /// `https://`; `http://` endpoints are refused, as are `unix://` ones
+    /// (use `unixs://` for TLS over a unix socket).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use std::future::IntoFuture;
 
-use super::{KeyValue, RangeEnd, SortOrder, SortTarget};
+use super::{GetStream, KeyValue, RangeEnd, SortOrder, SortTarget};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
@@ -112,6 +112,32 @@ impl<C> Get<C> {
         let mut request = self.request;
         self.range.fill(&mut request.key, &mut request.range_end)?;
         Ok(request)
+    }
+}
+
+impl Get<&Client> {
+    /// The same read answered as a stream of pages instead of one message
+    /// (Go's `GetStream`, etcd's `RangeStream`; etcd 3.7 or newer): awaiting
+    /// a `Get` is Go's `Get`, `.stream()` is its `GetStream`. For ranges too
+    /// large for one response, or to start on the first keys before the
+    /// last arrive. Every page is read at one revision. Nothing is sent
+    /// until the stream is first polled; see [`GetStream`] for the
+    /// guarantees, the deadline and the errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+    /// let mut pages = client.get("jobs/").prefix().keys_only().stream();
+    /// let mut keys = 0;
+    /// while let Some(page) = pages.next_page().await {
+    ///     keys += page?.kvs().len();
+    /// }
+    /// println!("{keys} jobs");
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(self) -> GetStream {
+        let client = self.client;
+        let timeout = self.options.timeout;
+        GetStream::new(client, self.into_request(), timeout)
     }
 }
 

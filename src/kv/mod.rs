@@ -3,7 +3,8 @@
 //! Each call is a builder: set options with chained setters named after
 //! Go's `clientv3.Op` options, then `.await` it. The same builders, made
 //! with `Get::new`, `Put::new` and `Delete::new`, are the operations of a
-//! [`Txn`].
+//! [`Txn`]. A get can also be answered page by page with
+//! [`Get::stream`] (etcd 3.7's `RangeStream`).
 //!
 //! ```no_run
 //! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
@@ -27,6 +28,7 @@ mod delete;
 mod get;
 mod put;
 mod range;
+mod range_stream;
 mod txn;
 
 use bytes::Bytes;
@@ -37,6 +39,7 @@ pub use get::{Get, GetResponse};
 pub use put::{Put, PutResponse};
 pub use range::prefix_end;
 pub(crate) use range::RangeEnd;
+pub use range_stream::{GetPage, GetStream};
 pub use txn::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse, TxnResponse};
 
 pub use crate::pb::etcdserverpb::range_request::{SortOrder, SortTarget};

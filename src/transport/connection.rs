@@ -108,26 +108,62 @@ impl Connection {
     ) -> Result<Connection> {
         let unavailable =
             |what: String| Error::new(ErrorKind::Unavailable, what).with_endpoint(endpoint.original.clone());
-        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-            .await
-            .map_err(|e| unavailable(format!("connecting to {}: {e}", endpoint.original)))?;
-        // Requests are small and latency matters more than packet count.
-        tcp.set_nodelay(true).map_err(|e| unavailable(format!("configuring socket to {}: {e}", endpoint.original)))?;
         let state = Arc::new(ConnectionState {
             closed: AtomicBool::new(false),
             hung: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             reads: AtomicU64::new(0),
         });
-        match tls {
-            None => start(ScalarWrites { io: tcp, state: state.clone() }, endpoint, settings, state, None).await,
-            Some(tls) => {
-                let stream = tls.connect(tcp, endpoint).await?;
-                let identity = Some(tls.has_identity());
-                start(ScalarWrites { io: stream, state: state.clone() }, endpoint, settings, state, identity).await
-            }
+        if endpoint.unix {
+            let socket = dial_unix(endpoint).await.map_err(unavailable)?;
+            return over(socket, endpoint, settings, state, tls).await;
+        }
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| unavailable(format!("connecting to {}: {e}", endpoint.original)))?;
+        // Requests are small and latency matters more than packet count.
+        tcp.set_nodelay(true).map_err(|e| unavailable(format!("configuring socket to {}: {e}", endpoint.original)))?;
+        over(tcp, endpoint, settings, state, tls).await
+    }
+}
+
+/// HTTP/2 over a dialed socket, with TLS first when `tls` is given.
+async fn over<S>(
+    socket: S,
+    endpoint: &Endpoint,
+    settings: ConnectionSettings,
+    state: Arc<ConnectionState>,
+    tls: Option<&Tls>,
+) -> Result<Connection>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match tls {
+        None => start(ScalarWrites { io: socket, state: state.clone() }, endpoint, settings, state, None).await,
+        Some(tls) => {
+            let stream = tls.connect(socket, endpoint).await?;
+            let identity = Some(tls.has_identity());
+            start(ScalarWrites { io: stream, state: state.clone() }, endpoint, settings, state, identity).await
         }
     }
+}
+
+/// Connects to the unix socket at the endpoint's path; the error says
+/// which path, and that nothing is there when the file is missing.
+#[cfg(unix)]
+async fn dial_unix(endpoint: &Endpoint) -> std::result::Result<tokio::net::UnixStream, String> {
+    let path = &endpoint.host;
+    tokio::net::UnixStream::connect(path).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("connecting to {}: no unix socket at {path} ({e}); is etcd listening there?", endpoint.original)
+        }
+        _ => format!("connecting to {}: unix socket {path}: {e}", endpoint.original),
+    })
+}
+
+#[cfg(not(unix))]
+async fn dial_unix(endpoint: &Endpoint) -> std::result::Result<tokio::net::TcpStream, String> {
+    Err(format!("{}: unix sockets are not available on this platform", endpoint.original))
 }
 
 async fn start<T>(

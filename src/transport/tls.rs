@@ -11,8 +11,6 @@ pub(crate) use disabled::{classify_io, closed_after_handshake, Tls};
 
 #[cfg(not(feature = "tls"))]
 mod disabled {
-    use tokio::net::TcpStream;
-
     use crate::error::{Error, Result};
     use crate::transport::endpoint::Endpoint;
 
@@ -20,7 +18,7 @@ mod disabled {
     pub(crate) enum Tls {}
 
     impl Tls {
-        pub(crate) async fn connect(&self, _tcp: TcpStream, _endpoint: &Endpoint) -> Result<TcpStream> {
+        pub(crate) async fn connect<S>(&self, _socket: S, _endpoint: &Endpoint) -> Result<S> {
             match *self {}
         }
 
@@ -45,7 +43,7 @@ mod enabled {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use rustls::CertificateError;
-    use tokio::net::TcpStream;
+    use tokio::io::{AsyncRead, AsyncWrite};
     use tokio_rustls::client::TlsStream;
 
     use crate::config::{PemSource, TlsConfig};
@@ -133,20 +131,24 @@ mod enabled {
             self.has_identity
         }
 
-        /// The TLS handshake over `tcp`, verifying the server's certificate
-        /// against the endpoint's host (an IP or DNS name) or the configured
-        /// server name.
-        pub(crate) async fn connect(&self, tcp: TcpStream, endpoint: &Endpoint) -> Result<TlsStream<TcpStream>> {
+        /// The TLS handshake over `socket` (TCP or unix), verifying the
+        /// server's certificate against the endpoint's host (an IP or DNS
+        /// name; a unix socket's file name) or the configured server name.
+        pub(crate) async fn connect<S>(&self, socket: S, endpoint: &Endpoint) -> Result<TlsStream<S>>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
             let name = match &self.server_name {
                 Some(name) => name.clone(),
-                None => ServerName::try_from(endpoint.host.clone()).map_err(|_| {
+                None => ServerName::try_from(endpoint.tls_name().to_string()).map_err(|_| {
                     Error::invalid_argument(format!(
-                        "endpoint {}: host {:?} is neither a DNS name nor an IP address",
-                        endpoint.original, endpoint.host
+                        "endpoint {}: {:?} is neither a DNS name nor an IP address (set server_name on the TLS config)",
+                        endpoint.original,
+                        endpoint.tls_name()
                     ))
                 })?,
             };
-            self.connector.connect(name, tcp).await.map_err(|e| {
+            self.connector.connect(name, socket).await.map_err(|e| {
                 classify_io_with(&e, endpoint, self.has_identity).unwrap_or_else(|| {
                     Error::new(ErrorKind::Unavailable, format!("TLS handshake with {}: {e}", endpoint.original))
                         .with_endpoint(endpoint.original.clone())
@@ -199,7 +201,7 @@ mod enabled {
             let message = alert_message(at, alert, has_identity);
             return Some(Error::new(ErrorKind::Tls, message).with_endpoint(at.clone()));
         };
-        let host = &endpoint.host;
+        let host = endpoint.tls_name();
         let message = match tls {
             rustls::Error::InvalidCertificate(cert) => match cert {
                 CertificateError::UnknownIssuer | CertificateError::BadSignature => format!(

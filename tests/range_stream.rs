@@ -1,0 +1,282 @@
+//! Range streams (`Get::stream`, etcd 3.7's RangeStream) against a real
+//! etcd. Every test checks what the server it runs against should do: the
+//! pages on 3.7 and newer, the typed "needs etcd 3.7" error before.
+#![cfg(feature = "testkit")]
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use etcd_raw::auth::PermissionType;
+use etcd_raw::kv::GetStream;
+use etcd_raw::testkit::{Cluster, Etcd};
+use etcd_raw::{Client, Config, Error, ErrorKind, Put, SortOrder, SortTarget};
+use support::{key, shared_client, TestResult};
+
+fn streams() -> bool {
+    support::etcd_version() >= (3, 7)
+}
+
+/// What an older server must answer: one typed error, soon, then the end.
+async fn expect_needs_3_7(mut stream: GetStream) -> TestResult {
+    let started = Instant::now();
+    let first = tokio::time::timeout(Duration::from_secs(3), stream.next_page()).await?;
+    let error = match first {
+        Some(Err(e)) => e,
+        other => return Err(format!("expected the needs-3.7 error, got {other:?}").into()),
+    };
+    assert_eq!(error.kind(), ErrorKind::Unimplemented, "{error}");
+    assert!(error.message().contains("need etcd 3.7 or newer"), "{error}");
+    assert!(error.endpoint().is_some(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(stream.next_page().await.is_none(), "the stream goes on after its error");
+    Ok(())
+}
+
+/// Writes `n` keys `<p>k00000..` with values of `size` bytes, 100 per txn.
+async fn fill(client: &Client, p: &str, n: usize, size: usize) -> Result<(), Error> {
+    for start in (0..n).step_by(100) {
+        let puts = (start..(start + 100).min(n)).map(|i| Put::new(key(p, &format!("k{i:05}")), value(i, size)));
+        client.txn().and_then(puts).await?;
+    }
+    Ok(())
+}
+
+fn value(i: usize, size: usize) -> Vec<u8> {
+    let mut value = format!("v{i}-").into_bytes();
+    value.resize(size, b'.');
+    value
+}
+
+#[tokio::test]
+async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> TestResult {
+    let (client, p) = shared_client("range_stream_big").await?;
+    const KEYS: usize = 2500;
+    fill(&client, &p, KEYS, 2048).await?;
+    let mut stream = client.get(p.clone()).prefix().timeout(Duration::from_secs(30)).stream();
+    if !streams() {
+        return expect_needs_3_7(stream).await;
+    }
+
+    // A writer changes keys in the range and adds new ones while the
+    // pages are read.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let (client, p) = (client.clone(), p.clone());
+        tokio::spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0.. {
+                if stopped.try_recv().is_ok() {
+                    break;
+                }
+                let changed = client.put(key(&p, &format!("k{:05}", (i * 7) % KEYS)), "changed").await?;
+                let added = client.put(key(&p, &format!("k{i:05}-new")), "new").await?;
+                revisions.extend([changed.header().revision, added.header().revision]);
+            }
+            Ok::<_, Error>(revisions)
+        })
+    };
+
+    let mut kvs = Vec::new();
+    let mut pages = 0;
+    let mut summary = None;
+    while let Some(page) = stream.next_page().await {
+        let page = page?;
+        pages += 1;
+        assert!(summary.is_none(), "a page after the last one");
+        if page.is_last() {
+            summary = Some((page.header().cloned().ok_or("no header")?, page.more(), page.count()));
+        } else {
+            assert_eq!((page.header(), page.more(), page.count()), (None, None, None));
+        }
+        kvs.extend(page.into_kvs());
+        // A slow reader, so the writer gets its writes in between pages.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let _ = stop.send(());
+    let written = writer.await??;
+    let (header, more, count) = summary.ok_or("no last page")?;
+    let revision = header.revision;
+    assert!(header.member_id != 0 && header.cluster_id != 0 && header.raft_term > 0, "{header:?}");
+    assert!(pages >= 3, "{KEYS} keys of 2 KiB came in {pages} pages");
+    assert_eq!((more, count), (Some(false), Some(KEYS as i64)));
+    assert!(written.iter().any(|&r| r > revision), "no write landed while the stream ran");
+
+    // Complete, in order, no repeats, nothing newer than the revision.
+    assert_eq!(kvs.len(), KEYS);
+    assert!(kvs.windows(2).all(|w| w[0].key < w[1].key), "pages out of order or repeated");
+    assert!(kvs.iter().all(|kv| kv.mod_revision <= revision));
+    for (i, kv) in kvs.iter().enumerate() {
+        assert_eq!(kv.key.as_ref(), key(&p, &format!("k{i:05}")).as_slice());
+    }
+    // Exactly what one get at that revision returns.
+    let at = client.get(p.clone()).prefix().revision(revision).timeout(Duration::from_secs(30)).await?;
+    assert_eq!(at.kvs(), kvs.as_slice());
+    Ok(())
+}
+
+#[tokio::test]
+async fn count_only_limit_keys_only_and_serializable() -> TestResult {
+    let (client, p) = shared_client("range_stream_opts").await?;
+    fill(&client, &p, 100, 10).await?;
+    if !streams() {
+        return expect_needs_3_7(client.get(p.clone()).prefix().count_only().stream()).await;
+    }
+
+    // count_only: one page, no keys, the count.
+    let mut counted = client.get(p.clone()).prefix().count_only().stream();
+    let page = counted.next_page().await.ok_or("no page")??;
+    assert!(page.is_last() && page.kvs().is_empty(), "{page:?}");
+    assert_eq!(page.count(), Some(100));
+    assert!(page.header().is_some_and(|h| h.revision > 0));
+    assert!(counted.next_page().await.is_none());
+
+    // A limit caps the keys over all pages; count ignores it.
+    let limited = client.get(p.clone()).prefix().limit(25).stream().into_response().await?;
+    assert_eq!((limited.kvs().len(), limited.more(), limited.count()), (25, true, 100));
+    assert_eq!(limited.kvs()[24].key.as_ref(), key(&p, "k00024").as_slice());
+
+    let keys = client.get(p.clone()).prefix().keys_only().serializable().stream().into_response().await?;
+    assert_eq!(keys.kvs().len(), 100);
+    assert!(keys.kvs().iter().all(|kv| kv.value.is_empty()));
+    assert_eq!(keys.kvs(), client.get(p.clone()).prefix().keys_only().revision(keys.header().revision).await?.kvs());
+
+    // One key, and a missing one.
+    let one = client.get(key(&p, "k00042")).stream().into_response().await?;
+    assert_eq!(one.kvs().len(), 1);
+    assert_eq!(one.kvs()[0].value.as_ref(), value(42, 10).as_slice());
+    let none = client.get(key(&p, "missing")).stream().into_response().await?;
+    assert_eq!((none.kvs().len(), none.count(), none.more()), (0, 0, false));
+    Ok(())
+}
+
+#[tokio::test]
+async fn sort_and_revision_filters_are_refused_by_the_server() -> TestResult {
+    let (client, p) = shared_client("range_stream_refused").await?;
+    client.put(key(&p, "a"), "1").await?;
+    let sorted = || client.get(p.clone()).prefix().sort(SortTarget::Key, SortOrder::Descend).stream();
+    let filtered = || client.get(p.clone()).prefix().min_mod_revision(1).stream();
+    if !streams() {
+        expect_needs_3_7(sorted()).await?;
+        return expect_needs_3_7(filtered()).await;
+    }
+    let mut seen = HashMap::new();
+    for (name, mut stream) in [("sort", sorted()), ("filter", filtered())] {
+        let error = match stream.next_page().await {
+            Some(Err(e)) => e,
+            other => return Err(format!("{name}: expected Unimplemented, got {other:?}").into()),
+        };
+        assert_eq!(error.kind(), ErrorKind::Unimplemented, "{error}");
+        assert!(!error.message().contains("3.7"), "an option refusal is not a version problem: {error}");
+        assert!(stream.next_page().await.is_none());
+        seen.insert(name, error.message().to_string());
+    }
+    assert!(seen["sort"].contains("sort"), "{seen:?}");
+    assert!(seen["filter"].contains("revision filter"), "{seen:?}");
+    // A sort that is the default order is not a custom one.
+    let plain = client.get(p.clone()).prefix().sort(SortTarget::Key, SortOrder::Ascend).stream().into_response().await;
+    assert_eq!(plain?.kvs().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_empty_key_is_refused_before_sending() -> TestResult {
+    let (client, _) = shared_client("range_stream_empty").await?;
+    let mut stream = client.get("").stream();
+    let error = stream.next_page().await.ok_or("no item")?.err().ok_or("an empty key was accepted")?;
+    assert_eq!(error.kind(), ErrorKind::EmptyKey);
+    assert!(stream.next_page().await.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_deadline_ends_a_stream_whose_member_hangs() -> TestResult {
+    let etcd = Etcd::start()?;
+    let client = Client::new(Config::new([etcd.endpoint()])).await?;
+    client.put("hang/a", "1").await?;
+    etcd.pause(0)?;
+    // SIGSTOP reaches each of etcd's threads on its own; a running one may
+    // still answer for a moment after `kill` returns.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let mut stream = client.get("hang/").prefix().timeout(Duration::from_millis(700)).stream();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next_page()).await;
+    etcd.resume(0)?;
+    let error = first?.ok_or("no item")?.err().ok_or("a paused member answered")?;
+    assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(650) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(stream.next_page().await.is_none());
+    // The connection is fine afterwards.
+    assert_eq!(client.get("hang/a").await?.kvs().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_deadline_covers_the_whole_stream() -> TestResult {
+    let (client, p) = shared_client("range_stream_slow_reader").await?;
+    fill(&client, &p, 300, 100).await?;
+    let deadline = Duration::from_millis(1500);
+    let started = Instant::now();
+    let mut stream = client.get(p.clone()).prefix().timeout(deadline).stream();
+    if !streams() {
+        return expect_needs_3_7(stream).await;
+    }
+    let first = stream.next_page().await.ok_or("no page")??;
+    assert!(!first.is_last(), "300 keys in one page");
+    // A reader that dawdles past the deadline gets DeadlineExceeded, even
+    // with pages already received and buffered.
+    tokio::time::sleep((deadline + Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
+    let error = stream.next_page().await.ok_or("no item")?.err().ok_or("a page after the deadline")?;
+    assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
+    assert!(stream.next_page().await.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_passed_over() -> TestResult {
+    let etcd = etcd_raw::testkit::shared()?;
+    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    let client = Client::new(Config::new([dead, etcd.endpoint()])).await?;
+    let p = etcd_raw::testkit::unique_prefix("range_stream_failover");
+    fill(&client, &p, 30, 10).await?;
+    // Round robin sends some of these to the dead endpoint first.
+    for _ in 0..4 {
+        let stream = client.get(p.clone()).prefix().stream();
+        if !streams() {
+            expect_needs_3_7(stream).await?;
+            continue;
+        }
+        let whole = stream.into_response().await?;
+        assert_eq!((whole.kvs().len(), whole.count()), (30, 30));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_token_goes_with_the_stream_and_is_refreshed_when_it_expired() -> TestResult {
+    // Simple tokens expire after 2 s without use.
+    let etcd = Etcd::start_with(Cluster::builder().arg("--auth-token-ttl=2"))?;
+    let admin = Client::connect([etcd.endpoint()]).await?;
+    admin.user_add("root", "root-pw").await?;
+    admin.user_grant_role("root", "root").await?;
+    admin.role_add("app").await?;
+    admin.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
+    admin.user_add("alice", "alice-pw").await?;
+    admin.user_grant_role("alice", "app").await?;
+    admin.auth_enable().await?;
+    let alice = Client::new(Config::new([etcd.endpoint()]).auth("alice", "alice-pw")).await?;
+    fill(&alice, "app/", 20, 10).await?;
+    if !streams() {
+        return expect_needs_3_7(alice.get("app/").prefix().stream()).await;
+    }
+    assert_eq!(alice.get("app/").prefix().stream().into_response().await?.kvs().len(), 20);
+    // Outside alice's grant: refused, typed.
+    let refused = alice.get("other/").prefix().stream().into_response().await.err().ok_or("read outside the grant")?;
+    assert_eq!(refused.kind(), ErrorKind::PermissionDenied, "{refused}");
+    // An expired token is refused by the server, refreshed, and the stream opened again.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(alice.get("app/").prefix().stream().into_response().await?.count(), 20);
+    Ok(())
+}
