@@ -211,7 +211,8 @@ impl Cluster {
         self.get(i)?.kill()
     }
 
-    /// Stops member `i` with SIGSTOP: its sockets stay open, it answers nothing.
+    /// Stops member `i` with SIGSTOP: its sockets stay open, it answers nothing. Returns once
+    /// every thread of the process has stopped, so nothing is answered after it.
     pub fn pause(&self, i: usize) -> Result<(), TestkitError> {
         self.get(i)?.signal(libc::SIGSTOP)
     }

@@ -256,7 +256,11 @@ impl Member {
         // Checked under the lock, so the pid cannot be reaped and reused meanwhile.
         if let Some(child) = proc.child.as_mut() {
             if matches!(child.try_wait(), Ok(None)) {
-                return send(child.id(), signal, &self.name);
+                send(child.id(), signal, &self.name)?;
+                if signal == libc::SIGSTOP {
+                    wait_all_threads_stopped(child.id());
+                }
+                return Ok(());
             }
         }
         Err(TestkitError::state(format!("testkit: member {} is not running; restart it first", self.name)))
@@ -348,6 +352,27 @@ impl Drop for Member {
     fn drop(&mut self) {
         let _ = self.kill();
         let _ = fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Waits (up to 2 s) until every thread of `pid` is stopped. SIGSTOP stops a process's
+/// threads one by one, and a Go thread already running can still answer a request
+/// meanwhile; a caller that pauses a member expects silence from the moment `pause`
+/// returns. Without `/proc` it returns at once.
+fn wait_all_threads_stopped(pid: u32) {
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
+    let give_up = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < give_up {
+        let Ok(entries) = fs::read_dir(&tasks) else { return };
+        let stopped = entries.filter_map(|e| e.ok()).all(|task| {
+            let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // The state is the first field after the parenthesised name: T is stopped.
+            stat.rsplit_once(')').is_none_or(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('T' | 't')))
+        });
+        if stopped {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

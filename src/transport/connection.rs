@@ -72,6 +72,9 @@ struct ConnectionState {
     active: AtomicUsize,
     /// Reads from the socket that returned data: progress, as the watchdog sees it.
     reads: AtomicU64,
+    /// The first bytes the server sent, kept to say what answered when the
+    /// connection fails during setup (an HTTP/1 server, a TLS one).
+    first_bytes: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// Counts a stream as active while it lives.
@@ -106,14 +109,41 @@ impl Connection {
         settings: ConnectionSettings,
         tls: Option<&Tls>,
     ) -> Result<Connection> {
-        let unavailable =
-            |what: String| Error::new(ErrorKind::Unavailable, what).with_endpoint(endpoint.original.clone());
+        let (first, state) = Connection::open_once(endpoint, settings, tls).await;
+        // A server that answers the preface in HTTP/1 and closes at once (an
+        // etcd 3.6+ peer port) can have its answer lost to the reset that
+        // follows; once more is enough to read it and say what it is.
+        match first {
+            Err(e) if state.first_bytes.get().is_none() && was_cut(&e) => {
+                Connection::open_once(endpoint, settings, tls).await.0
+            }
+            other => other,
+        }
+    }
+
+    async fn open_once(
+        endpoint: &Endpoint,
+        settings: ConnectionSettings,
+        tls: Option<&Tls>,
+    ) -> (Result<Connection>, Arc<ConnectionState>) {
         let state = Arc::new(ConnectionState {
             closed: AtomicBool::new(false),
             hung: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             reads: AtomicU64::new(0),
+            first_bytes: std::sync::OnceLock::new(),
         });
+        (Connection::dial(endpoint, settings, tls, state.clone()).await, state)
+    }
+
+    async fn dial(
+        endpoint: &Endpoint,
+        settings: ConnectionSettings,
+        tls: Option<&Tls>,
+        state: Arc<ConnectionState>,
+    ) -> Result<Connection> {
+        let unavailable =
+            |what: String| Error::new(ErrorKind::Unavailable, what).with_endpoint(endpoint.original.clone());
         if endpoint.unix {
             let socket = dial_unix(endpoint).await.map_err(unavailable)?;
             return over(socket, endpoint, settings, state, tls).await;
@@ -182,7 +212,7 @@ where
         .enable_push(false)
         .handshake::<_, Bytes>(io)
         .await
-        .map_err(|e| setup_error(e, endpoint, tls_identity, true))?;
+        .map_err(|e| misdialed(&state, endpoint).unwrap_or_else(|| setup_error(e, endpoint, tls_identity, true)))?;
     let pinger = connection.ping_pong();
     let task_state = state.clone();
     let name = endpoint.original.clone();
@@ -220,12 +250,50 @@ where
     // HTTP/2 server (a stopped one accepts TCP and says nothing).
     match ready_rx.await {
         Ok(Ok(())) => Ok(Connection { send, state }),
-        Ok(Err(why)) => Err(why),
+        Ok(Err(why)) => Err(misdialed(&state, endpoint).unwrap_or(why)),
         Err(_) => {
             Err(Error::new(ErrorKind::Unavailable, format!("connection to {} closed during setup", endpoint.original))
                 .with_endpoint(endpoint.original.clone()))
         }
     }
+}
+
+/// Whether a setup failure is the socket cut under us (reset, broken pipe).
+fn was_cut(e: &Error) -> bool {
+    let text = e.message();
+    e.kind() == ErrorKind::Unavailable && (text.contains("reset") || text.contains("broken pipe"))
+}
+
+/// What answered instead of an HTTP/2 gRPC server, judged by the first bytes
+/// it sent, when that says more than the h2 error does. etcd 3.6 and newer
+/// answer on the peer port in HTTP/1 only (3.5 also served gRPC there).
+fn misdialed(state: &ConnectionState, endpoint: &Endpoint) -> Option<Error> {
+    let first = state.first_bytes.get()?;
+    let url = &endpoint.original;
+    let (kind, message) = if first.starts_with(b"HTTP/") {
+        let kind = ErrorKind::Protocol;
+        (
+            kind,
+            format!(
+                "{url} answered in HTTP/1, not gRPC over HTTP/2: it is not an etcd client URL. \
+             Is it a peer URL (etcd 3.6 and newer serve no client calls on the peer port, 2380 by default)? \
+             Use the member's --advertise-client-urls"
+            ),
+        )
+    } else if endpoint.scheme == http::uri::Scheme::HTTP
+        && matches!(first.first(), Some(0x15 | 0x16))
+        && first.get(1) == Some(&3)
+    {
+        (
+            ErrorKind::Protocol,
+            format!(
+                "{url} answered with TLS: the member serves clients over TLS; use https:// with a TLS configuration"
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Error::new(kind, message).with_endpoint(url.clone()))
 }
 
 /// An h2 failure while setting up or running a connection: a TLS refusal
@@ -359,8 +427,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for ScalarWrites<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.state.reads.fetch_add(1, Ordering::Relaxed);
+        if buf.filled().len() > before && self.state.reads.fetch_add(1, Ordering::Relaxed) == 0 {
+            let first = &buf.filled()[before..];
+            let _ = self.state.first_bytes.set(first[..first.len().min(8)].to_vec());
         }
         polled
     }

@@ -147,6 +147,13 @@ impl Transport {
         if let Some(tls) = failures.iter().find(|e| e.kind() == ErrorKind::Tls) {
             return tls.clone();
         }
+        // Every endpoint is something other than an etcd client URL (a peer
+        // port, say): no dial timeout will change that, so say what it is.
+        if failures.len() == tried.len() && failures.iter().all(|e| e.kind() == ErrorKind::Protocol) {
+            if let Some(first) = failures.first() {
+                return first.clone();
+            }
+        }
         let mut message = format!(
             "no etcd endpoint reachable within the dial timeout of {:?}; tried {}",
             self.shared.dial_timeout,
