@@ -111,8 +111,9 @@ pub use config::{Config, MIN_KEEPALIVE_INTERVAL};
 pub use election::{LeaderKey, ObserveStream};
 pub use error::{Error, ErrorKind, GrpcCode, Result};
 pub use kv::{
-    prefix_end, Compact, CompactResponse, Compare, CompareOp, Delete, DeleteResponse, Get, GetResponse, KeyValue, Put,
-    PutResponse, ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse, TxnResponse,
+    prefix_end, Compact, CompactResponse, Compare, CompareOp, Delete, DeleteResponse, Get, GetPage, GetResponse,
+    GetStream, KeyValue, Put, PutResponse, ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse,
+    TxnResponse,
 };
 pub use lease::KeepAliveStream;
 pub use lock::LockResponse;
