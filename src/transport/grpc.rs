@@ -23,8 +23,23 @@ pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<B
     Ok(buf.freeze())
 }
 
-/// Refuses a request message of `len` bytes over the send limit.
+/// The largest message a gRPC prefix can announce: its length is a u32.
+pub(crate) const MAX_FRAME_LEN: usize = u32::MAX as usize;
+
+/// A configured send limit, lowered to what a gRPC prefix can carry.
+pub(crate) fn send_limit(configured: usize) -> usize {
+    configured.min(MAX_FRAME_LEN)
+}
+
+/// Refuses a request message of `len` bytes over the send limit, or too
+/// long for the prefix's u32 length whatever the limit.
 pub(crate) fn check_len(len: usize, max_len: usize) -> Result<()> {
+    if len > MAX_FRAME_LEN {
+        return Err(Error::new(
+            ErrorKind::RequestTooLarge,
+            format!("request of {len} bytes is over gRPC's message size limit of {MAX_FRAME_LEN} bytes"),
+        ));
+    }
     if len > max_len {
         return Err(Error::new(
             ErrorKind::RequestTooLarge,
@@ -38,9 +53,11 @@ pub(crate) fn check_len(len: usize, max_len: usize) -> Result<()> {
 pub(crate) fn encode_into<M: prost::Message>(message: &M, max_len: usize, buf: &mut BytesMut) -> Result<()> {
     let len = message.encoded_len();
     check_len(len, max_len)?;
+    // check_len refused anything longer than a u32 can say.
+    let prefix_len = u32::try_from(len).map_err(|_| Error::new(ErrorKind::RequestTooLarge, "request over 4 GiB"))?;
     buf.reserve(PREFIX_LEN + len);
     buf.put_u8(0);
-    buf.put_u32(len as u32);
+    buf.put_u32(prefix_len);
     // Encoding into a buffer with room enough cannot fail.
     message.encode(buf).map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))
 }
@@ -148,6 +165,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(encode(&message, 10).err().map(|e| e.kind()), Some(ErrorKind::RequestTooLarge));
+    }
+
+    #[test]
+    fn lengths_over_u32_are_refused_and_limits_clamped() {
+        let over = MAX_FRAME_LEN + 1;
+        let refused = check_len(over, usize::MAX).err();
+        assert_eq!(refused.as_ref().map(|e| e.kind()), Some(ErrorKind::RequestTooLarge));
+        assert!(refused.is_some_and(|e| e.message().contains("4294967295")));
+        assert!(check_len(MAX_FRAME_LEN, usize::MAX).is_ok());
+        assert_eq!(send_limit(usize::MAX), MAX_FRAME_LEN);
+        assert_eq!(send_limit(2 << 20), 2 << 20);
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl Transport {
                 },
                 dial_timeout: config.dial_timeout,
                 request_timeout: config.request_timeout,
-                max_send: config.max_send_msg_size,
+                max_send: grpc::send_limit(config.max_send_msg_size),
                 max_recv: config.max_recv_msg_size,
                 base_headers,
                 require_leader: config.require_leader,
