@@ -1,16 +1,23 @@
 //! Deadlines at their edges, against real etcd: a deadline that has
-//! already passed sends nothing, and a huge one is "no deadline" rather
-//! than a panic.
+//! already passed sends nothing, a huge one is "no deadline" rather than a
+//! panic, and the raw stubs honour the deadline set on the tonic request.
 #![cfg(feature = "testkit")]
 
 mod support;
 
+use std::io::Write;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use etcd_raw::concurrency::Session;
-use etcd_raw::testkit;
+use etcd_raw::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
+use etcd_raw::pb::v3lockpb::{lock_client::LockClient, LockRequest};
+use etcd_raw::testkit::{self, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
 use support::{shared_client, TestResult};
+
+/// How late a failing call may return after its deadline.
+const SLACK: Duration = Duration::from_millis(150);
 
 #[tokio::test]
 async fn an_expired_deadline_fails_at_once_and_sends_nothing() -> TestResult {
@@ -86,5 +93,93 @@ async fn an_unbounded_deadline_to_an_endpoint_without_a_connection_does_not_pani
     pending.abort();
     assert!(pending.await.is_err_and(|e| e.is_cancelled()), "the call panicked");
     client.get("unbounded/k").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn raw_calls_honour_the_request_deadline_on_a_stopped_server() -> TestResult {
+    let etcd = Etcd::start()?;
+    let client = Client::connect([etcd.endpoint()]).await?;
+    client.put("raw/k", "v").await?;
+    etcd.pause(0)?;
+    let mut raw = KvClient::new(client.raw_channel());
+    let deadline = Duration::from_millis(300);
+    let mut request = tonic::Request::new(RangeRequest { key: "raw/k".into(), ..Default::default() });
+    request.set_timeout(deadline);
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), raw.range(request)).await?;
+    let elapsed = started.elapsed();
+    etcd.resume(0)?;
+    let status = outcome.err().ok_or("a stopped server answered")?;
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(elapsed >= deadline && elapsed <= deadline + SLACK, "raw range took {elapsed:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_raw_lock_gives_up_at_its_request_deadline() -> TestResult {
+    let (client, p) = shared_client("raw_lock").await?;
+    let name = format!("{p}lock");
+    let holder = client.grant(30).await?;
+    let waiter = client.grant(30).await?;
+    client.lock(name.clone(), holder.id()).await?;
+
+    let mut raw = LockClient::new(client.raw_channel());
+    let deadline = Duration::from_millis(300);
+    let mut request = tonic::Request::new(LockRequest { name: name.clone().into(), lease: waiter.id() });
+    request.set_timeout(deadline);
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), raw.lock(request)).await?;
+    let elapsed = started.elapsed();
+    let status = outcome.err().ok_or("a held lock was granted")?;
+    // The server got the deadline too; when its copy ends first, etcd's
+    // Lock service answers Unknown "context deadline exceeded", passed on
+    // as is to a raw stub (typed calls map it to DeadlineExceeded).
+    let servers = status.code() == tonic::Code::Unknown && status.message() == "context deadline exceeded";
+    assert!(status.code() == tonic::Code::DeadlineExceeded || servers, "{status:?}");
+    assert!(elapsed <= deadline + SLACK, "raw lock took {elapsed:?}");
+    client.revoke(holder.id()).await?;
+    client.revoke(waiter.id()).await?;
+    Ok(())
+}
+
+/// A `tracing` writer that keeps what it is given.
+#[derive(Clone, Default)]
+struct Captured(Arc<StdMutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut held) = self.0.lock() {
+            held.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn raw_calls_are_traced_like_typed_ones() -> TestResult {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let (client, p) = shared_client("raw_trace").await?;
+    let key = format!("{p}traced-key");
+    let mut raw = KvClient::new(client.raw_channel());
+    raw.range(RangeRequest { key: key.clone().into(), ..Default::default() }).await?;
+
+    let text = captured.0.lock().map(|held| String::from_utf8_lossy(&held).into_owned()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("etcd_rpc") && l.contains("Range")).collect();
+    assert!(lines.iter().any(|l| l.contains("send") && l.contains(&key)), "no traced request:\n{text}");
+    assert!(lines.iter().any(|l| l.contains("received")), "no traced response:\n{text}");
+    assert!(lines.iter().any(|l| l.contains("rpc done")), "no end of call:\n{text}");
     Ok(())
 }

@@ -104,6 +104,28 @@ pub(crate) fn timeout_header(timeout: Duration) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"))
 }
 
+/// The deadline a `grpc-timeout` header asks for (tonic sends one for
+/// `Request::set_timeout`): up to 8 digits and a unit. `None` when the
+/// value is not one.
+pub(crate) fn parse_timeout(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?;
+    let split = text.len().checked_sub(1)?;
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// The status in trailers (or in headers of a trailers-only response):
 /// `Ok(None)` for grpc-status 0, `Ok(Some(err))` for a failure, and `Err` when
 /// there is no status at all.
@@ -203,6 +225,20 @@ mod tests {
         assert_eq!(percent_decode(b"a%20b%25"), "a b%");
         assert_eq!(percent_decode(b"100%"), "100%");
         assert_eq!(percent_decode(b"%zz"), "%zz");
+    }
+
+    #[test]
+    fn timeout_headers_parse() {
+        let parse = |text: &'static str| parse_timeout(&HeaderValue::from_static(text));
+        assert_eq!(parse("300000u"), Some(Duration::from_millis(300)));
+        assert_eq!(parse("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse("0n"), Some(Duration::ZERO));
+        assert_eq!(parse("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse("99999999M"), Some(Duration::from_secs(99_999_999 * 60)));
+        for bad in ["", "m", "10", "10x", "123456789S", "-1S", "1.5S"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_timeout(&timeout_header(Duration::from_secs(7))), Some(Duration::from_secs(7)));
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub(crate) enum Target {
 }
 
 /// RPCs whose messages carry a password or a token: never traced.
-fn secret(rpc: &Rpc) -> bool {
-    [rpc::AUTHENTICATE.path, rpc::USER_ADD.path, rpc::USER_CHANGE_PASSWORD.path].contains(&rpc.path)
+pub(super) fn secret(path: &str) -> bool {
+    [rpc::AUTHENTICATE.path, rpc::USER_ADD.path, rpc::USER_CHANGE_PASSWORD.path].contains(&path)
 }
 
 impl Transport {
@@ -90,7 +90,7 @@ impl Transport {
             method = rpc.method,
             endpoint = tracing::field::Empty
         );
-        let traced = !secret(rpc) && tracing::enabled!(tracing::Level::TRACE);
+        let traced = !secret(rpc.path) && tracing::enabled!(tracing::Level::TRACE);
         if traced {
             tracing::trace!(parent: &span, request = ?request, "send");
         }
