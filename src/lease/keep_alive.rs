@@ -15,7 +15,7 @@ use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{LeaseKeepAliveRequest, LeaseKeepAliveResponse as RawLeaseKeepAliveResponse};
 use crate::transport::rpc;
-use crate::transport::Transport;
+use crate::transport::{deadline_after, Transport};
 use crate::Client;
 
 /// A keep-alive request, from [`Client::keep_alive`]: awaiting it sends the
@@ -196,12 +196,21 @@ impl<'a> IntoFuture for KeepAliveOnce<'a> {
             check_id(self.id)?;
             let transport = &self.client.transport;
             let timeout = self.options.timeout.unwrap_or_else(|| transport.request_timeout());
-            match tokio::time::timeout(timeout, renew_once(transport, self.id)).await {
-                Ok(result) => result.map(LeaseKeepAliveResponse),
-                Err(_) => Err(Error::new(
+            let expired = || {
+                Error::new(
                     ErrorKind::DeadlineExceeded,
                     format!("keepalive of lease {:x} not answered within {timeout:?}", self.id),
-                )),
+                )
+            };
+            let deadline = deadline_after(timeout);
+            // A deadline already passed opens no stream: a timer would poll
+            // (and so start) the renewal before noticing.
+            if deadline <= tokio::time::Instant::now() {
+                return Err(expired());
+            }
+            match tokio::time::timeout_at(deadline, renew_once(transport, self.id)).await {
+                Ok(result) => result.map(LeaseKeepAliveResponse),
+                Err(_) => Err(expired()),
             }
         })
     }

@@ -30,7 +30,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{LeaseKeepAliveRequest, LeaseKeepAliveResponse as RawLeaseKeepAliveResponse};
 use crate::transport::rpc;
 use crate::transport::streaming::{Sink, Source};
-use crate::transport::Transport;
+use crate::transport::{later, Transport};
 
 /// Opening a stream on one endpoint may take this long in the first pass
 /// over the endpoints; a hung endpoint must not hold up the others.
@@ -166,7 +166,9 @@ impl Entry {
             ttl: None,
             first_answer_within,
             next_send: now,
-            deadline: now + first_answer_within,
+            // Saturates: a caller's `Duration::MAX` must not panic the task
+            // that keeps every lease of the client.
+            deadline: later(now, first_answer_within),
             in_flight: VecDeque::new(),
         }
     }
@@ -332,7 +334,7 @@ impl Task {
                 let entry = self.leases.entry(id).or_insert_with(|| Entry::new(now, first_answer_within));
                 if entry.ttl.is_none() {
                     // A later holder may be more patient for the first answer.
-                    entry.deadline = entry.deadline.max(now + first_answer_within);
+                    entry.deadline = entry.deadline.max(later(now, first_answer_within));
                     entry.first_answer_within = entry.first_answer_within.max(first_answer_within);
                 }
                 // A caller gone meanwhile drops its receiver; the entry is
@@ -429,7 +431,7 @@ impl Task {
                 break;
             }
             entry.in_flight.push_back(now);
-            entry.next_send = now + entry.period();
+            entry.next_send = later(now, entry.period());
         }
         if let Some(e) = broken {
             self.reset(e, now);
@@ -451,9 +453,10 @@ impl Task {
         let Some(sent) = sent else { return };
         let ttl = Duration::from_secs(response.ttl.unsigned_abs());
         entry.ttl = Some(ttl);
-        entry.deadline = sent + ttl;
+        // The TTL is the server's: any i64, so saturate.
+        entry.deadline = later(sent, ttl);
         if entry.in_flight.is_empty() {
-            entry.next_send = sent + ttl / 3;
+            entry.next_send = later(sent, ttl / 3);
         }
         entry.state.send_replace(LeaseState::Alive(response));
     }

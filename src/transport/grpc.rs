@@ -23,8 +23,23 @@ pub(crate) fn encode<M: prost::Message>(message: &M, max_len: usize) -> Result<B
     Ok(buf.freeze())
 }
 
-/// Refuses a request message of `len` bytes over the send limit.
+/// The largest message a gRPC prefix can announce: its length is a u32.
+pub(crate) const MAX_FRAME_LEN: usize = u32::MAX as usize;
+
+/// A configured send limit, lowered to what a gRPC prefix can carry.
+pub(crate) fn send_limit(configured: usize) -> usize {
+    configured.min(MAX_FRAME_LEN)
+}
+
+/// Refuses a request message of `len` bytes over the send limit, or too
+/// long for the prefix's u32 length whatever the limit.
 pub(crate) fn check_len(len: usize, max_len: usize) -> Result<()> {
+    if len > MAX_FRAME_LEN {
+        return Err(Error::new(
+            ErrorKind::RequestTooLarge,
+            format!("request of {len} bytes is over gRPC's message size limit of {MAX_FRAME_LEN} bytes"),
+        ));
+    }
     if len > max_len {
         return Err(Error::new(
             ErrorKind::RequestTooLarge,
@@ -38,9 +53,11 @@ pub(crate) fn check_len(len: usize, max_len: usize) -> Result<()> {
 pub(crate) fn encode_into<M: prost::Message>(message: &M, max_len: usize, buf: &mut BytesMut) -> Result<()> {
     let len = message.encoded_len();
     check_len(len, max_len)?;
+    // check_len refused anything longer than a u32 can say.
+    let prefix_len = u32::try_from(len).map_err(|_| Error::new(ErrorKind::RequestTooLarge, "request over 4 GiB"))?;
     buf.reserve(PREFIX_LEN + len);
     buf.put_u8(0);
-    buf.put_u32(len as u32);
+    buf.put_u32(prefix_len);
     // Encoding into a buffer with room enough cannot fail.
     message.encode(buf).map_err(|e| Error::new(ErrorKind::Internal, format!("encoding request: {e}")))
 }
@@ -85,6 +102,28 @@ pub(crate) fn timeout_header(timeout: Duration) -> HeaderValue {
     };
     // Digits and one ASCII letter always make a valid header value.
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"))
+}
+
+/// The deadline a `grpc-timeout` header asks for (tonic sends one for
+/// `Request::set_timeout`): up to 8 digits and a unit. `None` when the
+/// value is not one.
+pub(crate) fn parse_timeout(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?;
+    let split = text.len().checked_sub(1)?;
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The status in trailers (or in headers of a trailers-only response):
@@ -151,6 +190,17 @@ mod tests {
     }
 
     #[test]
+    fn lengths_over_u32_are_refused_and_limits_clamped() {
+        let over = MAX_FRAME_LEN + 1;
+        let refused = check_len(over, usize::MAX).err();
+        assert_eq!(refused.as_ref().map(|e| e.kind()), Some(ErrorKind::RequestTooLarge));
+        assert!(refused.is_some_and(|e| e.message().contains("4294967295")));
+        assert!(check_len(MAX_FRAME_LEN, usize::MAX).is_ok());
+        assert_eq!(send_limit(usize::MAX), MAX_FRAME_LEN);
+        assert_eq!(send_limit(2 << 20), 2 << 20);
+    }
+
+    #[test]
     fn truncated_and_compressed_frames_are_protocol_errors() {
         let short: Result<crate::pb::etcdserverpb::PutRequest> = decode(Bytes::from_static(&[0, 0, 0]));
         assert_eq!(short.err().map(|e| e.kind()), Some(ErrorKind::Protocol));
@@ -175,6 +225,20 @@ mod tests {
         assert_eq!(percent_decode(b"a%20b%25"), "a b%");
         assert_eq!(percent_decode(b"100%"), "100%");
         assert_eq!(percent_decode(b"%zz"), "%zz");
+    }
+
+    #[test]
+    fn timeout_headers_parse() {
+        let parse = |text: &'static str| parse_timeout(&HeaderValue::from_static(text));
+        assert_eq!(parse("300000u"), Some(Duration::from_millis(300)));
+        assert_eq!(parse("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse("0n"), Some(Duration::ZERO));
+        assert_eq!(parse("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse("99999999M"), Some(Duration::from_secs(99_999_999 * 60)));
+        for bad in ["", "m", "10", "10x", "123456789S", "-1S", "1.5S"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_timeout(&timeout_header(Duration::from_secs(7))), Some(Duration::from_secs(7)));
     }
 
     #[test]

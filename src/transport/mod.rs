@@ -100,7 +100,7 @@ impl Transport {
                 },
                 dial_timeout: config.dial_timeout,
                 request_timeout: config.request_timeout,
-                max_send: config.max_send_msg_size,
+                max_send: grpc::send_limit(config.max_send_msg_size),
                 max_recv: config.max_recv_msg_size,
                 base_headers,
                 require_leader: config.require_leader,
@@ -253,7 +253,7 @@ impl Transport {
         }
         let mut dials = self.shared.dials.subscribe();
         self.start_dial(index);
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = deadline_after(wait);
         loop {
             if let Some(live) = slot.live() {
                 return Ok(live);
@@ -363,6 +363,21 @@ impl Transport {
     fn endpoint_name(&self, index: usize) -> &str {
         &self.shared.slots[index].endpoint.original
     }
+}
+
+/// About thirty years: what a deadline too far to represent becomes.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// The instant `timeout` from now. A timeout too large to add (such as
+/// `Duration::MAX`) means "no deadline", not a panic.
+pub(crate) fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    later(tokio::time::Instant::now(), timeout)
+}
+
+/// `start + timeout`, saturating at a far future.
+pub(crate) fn later(start: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
+    // Only a clock within thirty years of its end falls through to `start`.
+    start.checked_add(timeout).or_else(|| start.checked_add(FAR_FUTURE)).unwrap_or(start)
 }
 
 fn tls_setup(config: &Config) -> Result<Option<Tls>> {

@@ -15,6 +15,10 @@
 //!   a leader to forward a lease call to). The one exception is a member
 //!   promotion, which a member may forward to the leader before losing it:
 //!   there `NoLeader` leaves the outcome unknown.
+//! - A reply that breaks the protocol (not gRPC, undecodable, no status)
+//!   ends the call at once: the server that sent it would most likely
+//!   send it again, and `Protocol` is not retryable. A write's outcome is
+//!   then unknown, since the server may have applied it before replying.
 
 use crate::error::{Error, ErrorKind};
 
@@ -44,6 +48,7 @@ pub(super) enum Decision {
 pub(super) fn decide(failure: Failure, repeatable: bool, no_leader_definite: bool) -> Decision {
     match failure {
         Failure::NotSent(e) => Decision::Next(e),
+        Failure::MaybeSent(e) if e.kind() == ErrorKind::Protocol && repeatable => Decision::Fail(e),
         Failure::MaybeSent(e) if repeatable => Decision::Next(e),
         Failure::MaybeSent(e) => Decision::Fail(e.with_outcome_unknown()),
         Failure::Status(e) if e.wants_token_refresh() => Decision::Refresh(e),
@@ -156,6 +161,20 @@ mod tests {
             ),
             Decision::Fail(_)
         ));
+    }
+
+    #[test]
+    fn protocol_violations_are_not_asked_again() {
+        let violation = || Error::new(ErrorKind::Protocol, "undecodable response message");
+        match decide(Failure::MaybeSent(violation()), true) {
+            Decision::Fail(e) => assert!(e.kind() == ErrorKind::Protocol && !e.outcome_unknown(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match decide(Failure::MaybeSent(violation()), false) {
+            Decision::Fail(e) => assert!(e.outcome_unknown(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decide(Failure::Status(violation()), true), Decision::Fail(_)));
     }
 
     #[test]

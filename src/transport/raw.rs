@@ -2,22 +2,26 @@
 //!
 //! [`RawChannel`] is a `tower` service that tonic's generated clients accept.
 //! Its requests take the same request path as the typed ones: endpoint
-//! choice and failover before sending, the client's deadline and metadata,
-//! and tracing; errors come back to the stub as gRPC statuses.
+//! choice and failover before sending, the client's metadata, a deadline
+//! (the client's request timeout, or the stub's `set_timeout` if shorter),
+//! and the same tracing span; errors come back to the stub as gRPC
+//! statuses.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame};
+use tokio::time::Instant;
 
 use super::connection::ActiveStream;
+use super::grpc;
 use super::rpc::is_streaming;
-use super::unary::h2_error;
-use super::Transport;
+use super::unary::{h2_error, secret};
+use super::{later, Transport};
 use crate::error::{Error, ErrorKind, GrpcCode};
 
 /// A channel for the raw stubs in [`crate::pb`], made by
@@ -50,18 +54,57 @@ impl tower_service::Service<Request<tonic::body::Body>> for RawChannel {
 
 impl Transport {
     async fn raw(&self, request: Request<tonic::body::Body>) -> Result<Response<RawBody>, Error> {
-        let (parts, mut body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_string();
-        let streaming = is_streaming(&path);
-        let timeout = (!streaming).then(|| self.shared.request_timeout);
-        let started = Instant::now();
+        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or(("", path.as_str()));
+        let span =
+            tracing::debug_span!("etcd_rpc", service = service, method = method, endpoint = tracing::field::Empty);
+        let trace =
+            Trace { traced: !secret(&path) && tracing::enabled!(tracing::Level::TRACE), span, started: Instant::now() };
+        // The stub's own deadline (tonic's `set_timeout`, sent as
+        // `grpc-timeout`) counts as much as the client's: the smaller wins.
+        // Streams have no client deadline, only the stub's if it set one.
+        let asked = parts.headers.get("grpc-timeout").and_then(grpc::parse_timeout);
+        let timeout = if is_streaming(&path) {
+            asked
+        } else {
+            Some(asked.map_or(self.shared.request_timeout, |a| a.min(self.shared.request_timeout)))
+        };
+        let expired = |timeout: Duration| {
+            Error::new(ErrorKind::DeadlineExceeded, format!("{path} did not answer within its deadline of {timeout:?}"))
+        };
+        let deadline = timeout.map(|t| (t, later(trace.started, t)));
+        let result = match deadline {
+            // Already passed: nothing is sent (Go checks its context first).
+            Some((timeout, at)) if at <= Instant::now() => Err(expired(timeout)),
+            Some((timeout, at)) => {
+                let attempt = self.raw_attempts(&parts, body, Some(at), &trace);
+                tokio::time::timeout_at(at, attempt).await.unwrap_or_else(|_| Err(expired(timeout)))
+            }
+            None => self.raw_attempts(&parts, body, None, &trace).await,
+        };
+        if let Err(e) = &result {
+            trace.failed(e);
+        }
+        result
+    }
+
+    /// Sends the call to the first endpoint that takes it. Failover only
+    /// before anything is sent: the body is consumed then.
+    async fn raw_attempts(
+        &self,
+        parts: &http::request::Parts,
+        mut body: tonic::body::Body,
+        deadline: Option<Instant>,
+        trace: &Trace,
+    ) -> Result<Response<RawBody>, Error> {
         let slots = self.shared.slots.len();
         let first = self.pick();
         let mut last = None;
-        // Failover only before anything is sent: the body is consumed then.
         for step in 0..slots {
             let index = (first + step) % slots;
             let endpoint = self.endpoint_name(index).to_string();
+            trace.span.record("endpoint", endpoint.as_str());
             let connection = match self.connection(index).await {
                 Ok(connection) => connection,
                 Err(e) => {
@@ -70,15 +113,19 @@ impl Transport {
                 }
             };
             let active = connection.track();
-            let send = match connection.send.clone().ready().await {
+            let mut send = match connection.send.clone().ready().await {
                 Ok(send) => send,
                 Err(e) => {
                     last = Some(h2_error(e, &endpoint));
                     continue;
                 }
             };
-            let mut send = send;
-            let mut head = self.head_for_path(index, &parts.uri, timeout)?;
+            // The server is told what is left of the deadline.
+            let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
+                return Err(Error::new(ErrorKind::DeadlineExceeded, "deadline passed before the request was sent"));
+            }
+            let mut head = self.head_for_path(index, &parts.uri, remaining)?;
             for (name, value) in parts.headers.iter() {
                 // Ours win for the gRPC basics; the stub's metadata is kept.
                 if !head.headers().contains_key(name) {
@@ -92,31 +139,21 @@ impl Transport {
                     continue;
                 }
             };
-            let pump_endpoint = endpoint.clone();
+            let pump_trace = trace.clone();
             tokio::spawn(async move {
-                if let Err(e) = pump(&mut body, &mut stream).await {
-                    tracing::debug!(endpoint = %pump_endpoint, error = %e, "raw request body ended early");
+                if let Err(e) = pump(&mut body, &mut stream, &pump_trace).await {
+                    tracing::debug!(parent: &pump_trace.span, error = %e, "raw request body ended early");
                 }
             });
-            let response = match timeout {
-                Some(timeout) => match tokio::time::timeout(timeout, response).await {
-                    Ok(response) => response,
-                    Err(_) => {
-                        return Err(Error::new(
-                            ErrorKind::DeadlineExceeded,
-                            format!("{path} did not answer within its deadline of {timeout:?}"),
-                        ))
-                    }
-                },
-                None => response.await,
-            };
-            tracing::debug!(path = %path, endpoint = %endpoint, elapsed_us = started.elapsed().as_micros() as u64, "raw rpc answered");
-            let response = response.map_err(|e| h2_error(e, &endpoint))?;
+            let response = response.await.map_err(|e| h2_error(e, &endpoint))?;
             let (head, recv) = response.into_parts();
-            return Ok(Response::from_parts(
-                head,
-                RawBody { recv: Some(recv), data_done: false, _active: Some(active) },
-            ));
+            let mut raw =
+                RawBody { recv: Some(recv), data_done: false, _active: Some(active), trace: Some(trace.clone()) };
+            // A trailers-only answer carries its status in the headers.
+            if grpc::status(&head.headers).is_some() {
+                raw.finish(Some(&head.headers));
+            }
+            return Ok(Response::from_parts(head, raw));
         }
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")))
     }
@@ -132,9 +169,42 @@ impl Transport {
     }
 }
 
+/// The tracing of one raw call, as unary calls have it: a span, the
+/// messages at TRACE (as bytes: the channel does not know their types),
+/// and how it ended.
+#[derive(Clone)]
+struct Trace {
+    span: tracing::Span,
+    traced: bool,
+    started: Instant,
+}
+
+impl Trace {
+    fn elapsed_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    fn failed(&self, error: &Error) {
+        let elapsed_us = self.elapsed_us();
+        tracing::debug!(parent: &self.span, elapsed_us, outcome = error.kind().as_str(), error = %error, "rpc failed");
+    }
+
+    /// The end of the call, from its trailers (or the headers of a
+    /// trailers-only answer); `None` when the stream ended without either.
+    fn ended(&self, status: Option<&HeaderMap>) {
+        match status.and_then(grpc::status) {
+            Some(Ok(())) => {
+                tracing::debug!(parent: &self.span, elapsed_us = self.elapsed_us(), outcome = "ok", "rpc done")
+            }
+            Some(Err(e)) => self.failed(&e),
+            None => self.failed(&grpc::protocol("response ended without a grpc-status")),
+        }
+    }
+}
+
 /// Copies the stub's request body into the HTTP/2 stream, waiting for flow
 /// control capacity so a fast producer cannot buffer without bound.
-async fn pump(body: &mut tonic::body::Body, stream: &mut h2::SendStream<Bytes>) -> Result<(), String> {
+async fn pump(body: &mut tonic::body::Body, stream: &mut h2::SendStream<Bytes>, trace: &Trace) -> Result<(), String> {
     loop {
         let frame = poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await;
         let Some(frame) = frame else {
@@ -142,6 +212,9 @@ async fn pump(body: &mut tonic::body::Body, stream: &mut h2::SendStream<Bytes>) 
         };
         let frame = frame.map_err(|e| e.to_string())?;
         let Ok(mut data) = frame.into_data() else { continue };
+        if trace.traced {
+            tracing::trace!(parent: &trace.span, request = ?data, "send");
+        }
         while !data.is_empty() {
             stream.reserve_capacity(data.len());
             let capacity = match poll_fn(|cx| stream.poll_capacity(cx)).await {
@@ -167,7 +240,7 @@ fn status_response(error: &Error) -> Response<RawBody> {
         ErrorKind::InvalidArgument => GrpcCode::InvalidArgument,
         _ => error.grpc_code().unwrap_or(GrpcCode::Unavailable),
     };
-    let mut response = Response::new(RawBody { recv: None, data_done: true, _active: None });
+    let mut response = Response::new(RawBody { recv: None, data_done: true, _active: None, trace: None });
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/grpc"));
     headers.insert("grpc-status", HeaderValue::from(code as i32));
@@ -194,6 +267,25 @@ pub struct RawBody {
     recv: Option<h2::RecvStream>,
     data_done: bool,
     _active: Option<ActiveStream>,
+    /// Until the call's end is logged.
+    trace: Option<Trace>,
+}
+
+impl RawBody {
+    /// Logs the end of the call, once.
+    fn finish(&mut self, status: Option<&HeaderMap>) {
+        if let Some(trace) = self.trace.take() {
+            trace.ended(status);
+        }
+    }
+
+    fn fail(&mut self, error: h2::Error) -> Error {
+        let error = h2_error(error, "raw stream");
+        if let Some(trace) = self.trace.take() {
+            trace.failed(&error);
+        }
+        error
+    }
 }
 
 impl std::fmt::Debug for RawBody {
@@ -213,9 +305,12 @@ impl Body for RawBody {
             match recv.poll_data(cx) {
                 Poll::Ready(Some(Ok(data))) => {
                     let _ = recv.flow_control().release_capacity(data.len());
+                    if let Some(trace) = this.trace.as_ref().filter(|t| t.traced) {
+                        tracing::trace!(parent: &trace.span, response = ?data, "received");
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(h2_error(e, "raw stream")))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(this.fail(e)))),
                 Poll::Ready(None) => this.data_done = true,
                 Poll::Pending => return Poll::Pending,
             }
@@ -223,13 +318,15 @@ impl Body for RawBody {
         match recv.poll_trailers(cx) {
             Poll::Ready(Ok(Some(trailers))) => {
                 this.recv = None;
+                this.finish(Some(&trailers));
                 Poll::Ready(Some(Ok(Frame::trailers(trailers))))
             }
             Poll::Ready(Ok(None)) => {
                 this.recv = None;
+                this.finish(None);
                 Poll::Ready(None)
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(h2_error(e, "raw stream")))),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(this.fail(e)))),
             Poll::Pending => Poll::Pending,
         }
     }

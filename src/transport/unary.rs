@@ -4,10 +4,12 @@
 //! again, and a write's failure says its outcome is unknown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_TYPE;
 use http::HeaderValue;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::connection::Connection;
@@ -15,7 +17,7 @@ use super::grpc;
 use super::health::Reason;
 use super::policy::{self, Decision, Failure};
 use super::rpc::{self, Rpc};
-use super::Transport;
+use super::{deadline_after, later, Transport};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Pause after every endpoint failed once, before the next round.
@@ -34,8 +36,8 @@ pub(crate) enum Target {
 }
 
 /// RPCs whose messages carry a password or a token: never traced.
-fn secret(rpc: &Rpc) -> bool {
-    [rpc::AUTHENTICATE.path, rpc::USER_ADD.path, rpc::USER_CHANGE_PASSWORD.path].contains(&rpc.path)
+pub(super) fn secret(path: &str) -> bool {
+    [rpc::AUTHENTICATE.path, rpc::USER_ADD.path, rpc::USER_CHANGE_PASSWORD.path].contains(&path)
 }
 
 impl Transport {
@@ -79,6 +81,8 @@ impl Transport {
         R: prost::Message + Default + std::fmt::Debug,
     {
         let timeout = timeout.unwrap_or(self.shared.request_timeout);
+        let started = Instant::now();
+        let deadline = later(started, timeout);
         let body = grpc::encode(request, self.shared.max_send)?;
         let span = tracing::debug_span!(
             "etcd_rpc",
@@ -86,24 +90,26 @@ impl Transport {
             method = rpc.method,
             endpoint = tracing::field::Empty
         );
-        let traced = !secret(rpc) && tracing::enabled!(tracing::Level::TRACE);
+        let traced = !secret(rpc.path) && tracing::enabled!(tracing::Level::TRACE);
         if traced {
             tracing::trace!(parent: &span, request = ?request, "send");
         }
-        let started = Instant::now();
         // Set once the request may have reached a server: only then is a
         // write that runs out of time of unknown outcome.
         let sent = AtomicBool::new(false);
-        let attempts =
-            self.attempts::<R>(rpc, body, timeout, started, target, with_token, &sent).instrument(span.clone());
-        let result = match tokio::time::timeout(timeout, attempts).await {
-            Ok(result) => result,
-            Err(_) => {
-                let err = Error::new(
-                    ErrorKind::DeadlineExceeded,
-                    format!("{} did not complete within its deadline of {timeout:?}", rpc.path),
-                );
-                Err(if !rpc.repeatable && sent.load(Ordering::Relaxed) { err.with_outcome_unknown() } else { err })
+        let attempts = self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, &sent);
+        // A deadline already passed sends nothing and dials nothing (Go
+        // checks its context first too); a timer would poll the attempt,
+        // and so send it, before noticing.
+        let result = if deadline <= Instant::now() {
+            Err(expired(rpc, timeout))
+        } else {
+            match tokio::time::timeout_at(deadline, attempts.instrument(span.clone())).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let err = expired(rpc, timeout);
+                    Err(if !rpc.repeatable && sent.load(Ordering::Relaxed) { err.with_outcome_unknown() } else { err })
+                }
             }
         };
         let elapsed_us = started.elapsed().as_micros() as u64;
@@ -125,7 +131,7 @@ impl Transport {
         rpc: &'static Rpc,
         body: Bytes,
         timeout: Duration,
-        started: Instant,
+        deadline: Instant,
         target: Target,
         with_token: bool,
         sent: &AtomicBool,
@@ -154,13 +160,18 @@ impl Transport {
                     continue;
                 }
                 tracing::Span::current().record("endpoint", self.endpoint_name(index));
-                let remaining = timeout.saturating_sub(started.elapsed());
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    // Earlier attempts failed definitely (a write that may
+                    // have been applied stops at once), so nothing is open.
+                    return Err(expired(rpc, timeout));
+                }
                 let wait = if span == 1 { remaining } else { remaining.min(DIAL_WAIT) };
                 let token = if with_token { self.token() } else { None };
                 let failure = match self.connection_within(index, wait).await {
                     Ok(connection) => {
                         let token_value = token.as_ref().and_then(|t| t.value.as_ref());
-                        match self.attempt(index, &connection, rpc, body.clone(), remaining, token_value, sent).await {
+                        match self.attempt(index, &connection, rpc, body.clone(), deadline, token_value, sent).await {
                             Ok(response) => {
                                 if self.is_down(index) {
                                     self.mark_up(index);
@@ -194,7 +205,7 @@ impl Transport {
             // Every endpoint failed; wait a little (longer each round) and
             // go round again until the deadline ends the call.
             let pause = ROUND_BACKOFF * (round.min(10) as u32);
-            if started.elapsed() + pause >= timeout {
+            if later(Instant::now(), pause) >= deadline {
                 return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")));
             }
             tokio::time::sleep(pause).await;
@@ -218,8 +229,9 @@ impl Transport {
         let body = grpc::encode(request, self.shared.max_send)?;
         let token = self.token().and_then(|t| t.value);
         let sent = AtomicBool::new(false);
-        let attempt = self.attempt(index, connection, rpc, body, timeout, token.as_ref(), &sent);
-        match tokio::time::timeout(timeout, attempt).await {
+        let deadline = deadline_after(timeout);
+        let attempt = self.attempt(index, connection, rpc, body, deadline, token.as_ref(), &sent);
+        match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(Failure::NotSent(e) | Failure::MaybeSent(e) | Failure::Status(e))) => Err(e),
             Err(_) => Err(Error::new(ErrorKind::DeadlineExceeded, format!("{} timed out", rpc.path))),
@@ -234,7 +246,7 @@ impl Transport {
         connection: &Connection,
         rpc: &'static Rpc,
         body: Bytes,
-        remaining: Duration,
+        deadline: Instant,
         token: Option<&HeaderValue>,
         sent: &AtomicBool,
     ) -> Result<R, Failure>
@@ -244,6 +256,15 @@ impl Transport {
         let endpoint = self.endpoint_name(index);
         let _active = connection.track();
         let mut send = connection.send.clone().ready().await.map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
+        // Waiting for the connection may have used up the deadline: then
+        // the request stays here, and the caller's timer ends the call.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Failure::NotSent(Error::new(
+                ErrorKind::DeadlineExceeded,
+                format!("{} not sent: deadline passed", rpc.path),
+            )));
+        }
         let head = self
             .head_with(index, http::uri::PathAndQuery::from_static(rpc.path), Some(remaining), token)
             .map_err(Failure::NotSent)?;
@@ -272,6 +293,14 @@ where
         let err = Error::new(ErrorKind::Protocol, format!("HTTP status {} from {endpoint}", head.status))
             .with_endpoint(endpoint);
         return Err(Failure::MaybeSent(err));
+    }
+    // Whatever else answered (a web server, a proxy's error page), it was
+    // not gRPC: its body and status cannot be trusted.
+    let content_type = head.headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if !content_type.as_deref().is_some_and(|t| t.starts_with("application/grpc")) {
+        let shown = content_type.as_deref().unwrap_or("none");
+        let err = grpc::protocol(&format!("response content-type {shown:?} from {endpoint} is not gRPC"));
+        return Err(Failure::MaybeSent(err.with_endpoint(endpoint)));
     }
     // A trailers-only response carries its status in the headers.
     if let Some(status) = grpc::status(&head.headers) {
@@ -342,6 +371,11 @@ where
         }
     };
     grpc::decode(frame).map_err(|e| Failure::MaybeSent(e.with_endpoint(endpoint)))
+}
+
+/// The error of a call whose deadline passed.
+fn expired(rpc: &Rpc, timeout: Duration) -> Error {
+    Error::new(ErrorKind::DeadlineExceeded, format!("{} did not complete within its deadline of {timeout:?}", rpc.path))
 }
 
 /// An h2 failure after the request was handed over. Only a refused stream
