@@ -161,6 +161,16 @@ fn percent_decode(raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The error for an HTTP status other than 200 in place of a gRPC answer.
+/// A proxy that cannot reach etcd says so with 429, 502, 503 or 504, which
+/// gRPC counts as Unavailable (worth another member); any other status is a
+/// server that does not speak gRPC, a protocol violation.
+pub(crate) fn http_status_error(status: http::StatusCode) -> Error {
+    let unavailable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+    let kind = if unavailable { ErrorKind::Unavailable } else { ErrorKind::Protocol };
+    Error::new(kind, format!("HTTP status {status} instead of a gRPC answer"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,8 +100,8 @@ impl<R: prost::Message + Default> Source<R> {
                         Err(e) => return self.fail(h2_error(e, &self.endpoint.clone())),
                     };
                     if response.status() != http::StatusCode::OK {
-                        let why = format!("HTTP status {} from {}", response.status(), self.endpoint);
-                        return self.fail(Error::new(ErrorKind::Protocol, why));
+                        let error = grpc::http_status_error(response.status()).with_endpoint(self.endpoint.clone());
+                        return self.fail(error);
                     }
                     if let Some(status) = grpc::status(response.headers()) {
                         self.state = State::Done;

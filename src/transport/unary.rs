@@ -274,8 +274,8 @@ impl Transport {
         // The message goes with end-of-stream set: one DATA frame, no empty
         // trailing frame.
         stream.send_data(body, true).map_err(|e| Failure::MaybeSent(h2_error(e, endpoint)))?;
-        let response = response.await.map_err(|e| classify(e, endpoint))?;
-        read_response(response, self.shared.max_recv, endpoint).await
+        let response = response.await.map_err(|e| classify(e, endpoint, deadline))?;
+        read_response(response, self.shared.max_recv, endpoint, deadline).await
     }
 }
 
@@ -284,15 +284,14 @@ async fn read_response<R>(
     response: http::Response<h2::RecvStream>,
     max_recv: usize,
     endpoint: &str,
+    deadline: Instant,
 ) -> Result<R, Failure>
 where
     R: prost::Message + Default,
 {
     let (head, mut body) = response.into_parts();
     if head.status != http::StatusCode::OK {
-        let err = Error::new(ErrorKind::Protocol, format!("HTTP status {} from {endpoint}", head.status))
-            .with_endpoint(endpoint);
-        return Err(Failure::MaybeSent(err));
+        return Err(Failure::MaybeSent(grpc::http_status_error(head.status).with_endpoint(endpoint)));
     }
     // Whatever else answered (a web server, a proxy's error page), it was
     // not gRPC: its body and status cannot be trusted.
@@ -312,7 +311,7 @@ where
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|e| classify(e, endpoint))?;
+        let chunk = chunk.map_err(|e| classify(e, endpoint, deadline))?;
         let _ = body.flow_control().release_capacity(chunk.len());
         let buffered = match (&mut first, &mut rest) {
             (None, None) => {
@@ -353,7 +352,7 @@ where
             }
         }
     }
-    let trailers = body.trailers().await.map_err(|e| classify(e, endpoint))?;
+    let trailers = body.trailers().await.map_err(|e| classify(e, endpoint, deadline))?;
     match trailers.as_ref().and_then(grpc::status) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Failure::Status(e.with_endpoint(endpoint))),
@@ -373,6 +372,9 @@ where
     grpc::decode(frame).map_err(|e| Failure::MaybeSent(e.with_endpoint(endpoint)))
 }
 
+/// How early a server may reset a call for its deadline, against our clock.
+const SERVER_DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
 /// The error of a call whose deadline passed.
 fn expired(rpc: &Rpc, timeout: Duration) -> Error {
     Error::new(ErrorKind::DeadlineExceeded, format!("{} did not complete within its deadline of {timeout:?}", rpc.path))
@@ -381,8 +383,21 @@ fn expired(rpc: &Rpc, timeout: Duration) -> Error {
 /// An h2 failure after the request was handed over. Only a refused stream
 /// proves the server never processed it; a GOAWAY or a dropped socket
 /// leaves the outcome open.
-fn classify(e: h2::Error, endpoint: &str) -> Failure {
+fn classify(e: h2::Error, endpoint: &str, deadline: Instant) -> Failure {
     let unprocessed = e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM);
+    // The grpc-go of etcd 3.5.3x, 3.6 and 3.7 resets a stream with CANCEL
+    // when the grpc-timeout we sent runs out, which can reach us just
+    // before our own timer fires: that is our deadline, not a cancellation.
+    let server_deadline = e.is_remote()
+        && e.reason() == Some(h2::Reason::CANCEL)
+        && later(Instant::now(), SERVER_DEADLINE_SLACK) >= deadline;
+    if server_deadline {
+        let err = Error::new(
+            ErrorKind::DeadlineExceeded,
+            format!("{endpoint} ended the call at its deadline (the server's copy of it ran out first)"),
+        );
+        return Failure::MaybeSent(err.with_endpoint(endpoint).with_source(e));
+    }
     let err = h2_error(e, endpoint);
     if unprocessed {
         Failure::NotSent(err)
