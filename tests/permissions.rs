@@ -198,6 +198,9 @@ async fn lease_calls_check_the_caller_and_the_leased_keys() -> TestResult {
     checks.check("alice renews her lease", alice.keep_alive_once(own).await, Allowed);
     checks.check("alice renews root's lease", alice.keep_alive_once(foreign).await, denied);
     checks.check("anonymous renews", anonymous.keep_alive_once(own).await, no_user);
+    // The client's keepalive task hears the same refusal on its first renewal.
+    let kept = alice.keep_alive(foreign).timeout(std::time::Duration::from_secs(5)).await.map(|s| s.ttl());
+    checks.check("alice keeps root's lease alive", kept, denied);
 
     // Listing needs read access to every key of every lease.
     checks.check("alice leases", alice.leases().await, denied);
@@ -208,5 +211,23 @@ async fn lease_calls_check_the_caller_and_the_leased_keys() -> TestResult {
     // Once root's lease is gone, alice may list what is left.
     root.revoke(foreign).await?;
     checks.check("alice leases, hers only", alice.leases().await, Allowed);
+    checks.done()
+}
+
+#[tokio::test]
+async fn auth_status_needs_root_before_3_7() -> TestResult {
+    let (_etcd, root, alice, anonymous) = auth_server().await?;
+    let (_, minor, _) = etcd_release();
+    let (for_alice, for_anonymous) = match minor {
+        0..=4 => (Refused(ErrorKind::Unimplemented), Refused(ErrorKind::Unimplemented)),
+        5 | 6 => (Refused(ErrorKind::PermissionDenied), Refused(ErrorKind::UserEmpty)),
+        // 3.7 answers anyone (etcd #20802).
+        _ => (Allowed, Allowed),
+    };
+    let for_root = if minor < 5 { Refused(ErrorKind::Unimplemented) } else { Allowed };
+    let mut checks = Checks::default();
+    checks.check("root auth_status", root.auth_status().await, for_root);
+    checks.check("alice auth_status", alice.auth_status().await, for_alice);
+    checks.check("anonymous auth_status", anonymous.auth_status().await, for_anonymous);
     checks.done()
 }
