@@ -123,6 +123,8 @@ async fn downgrade_validate_enable_and_cancel() -> TestResult {
         assert_eq!(error.grpc_code(), Some(GrpcCode::InvalidArgument));
     }
     assert_eq!(client.downgrade(Downgrade::Validate, target.as_str()).await?.version(), cluster_version);
+    // A patch number is accepted and dropped.
+    assert_eq!(client.downgrade(Downgrade::Validate, format!("{target}.9")).await?.version(), cluster_version);
     let refused = client.downgrade(Downgrade::Enable, too_far.as_str()).await.err().ok_or("enabled too far")?;
     assert_eq!(refused.kind(), ErrorKind::InvalidDowngradeTargetVersion, "{refused}");
 
