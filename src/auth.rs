@@ -60,7 +60,11 @@ impl Client {
     }
 
     /// Whether auth is on, and the auth store's revision (Go's
-    /// `AuthStatus`; etcd 3.5+, 3.4 answers Unimplemented).
+    /// `AuthStatus`; etcd 3.5+, 3.4 answers Unimplemented). With auth on,
+    /// 3.5 and 3.6 answer only root
+    /// ([`PermissionDenied`](crate::ErrorKind::PermissionDenied), or
+    /// [`UserEmpty`](crate::ErrorKind::UserEmpty) without a token); 3.7
+    /// answers any caller, even one without a token.
     pub fn auth_status(&self) -> AuthStatus<'_> {
         AuthStatus::new(self, AuthStatusRequest {})
     }

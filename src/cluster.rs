@@ -28,8 +28,16 @@ pub use crate::pb::etcdserverpb::Member;
 
 impl Client {
     /// Every member, learners included (Go's `MemberList`).
+    ///
+    /// Linearizable, as Go sends it: the answering member first confirms
+    /// with the leader that it has applied every membership change
+    /// committed so far, so the list is never older than a change that
+    /// already returned. It therefore needs a quorum; use
+    /// [`serializable`](MemberList::serializable) for the member's own,
+    /// possibly stale view (which works without one). etcd 3.4 does not
+    /// know the option and always answers from its own view.
     pub fn member_list(&self) -> MemberList<'_> {
-        MemberList::new(self, MemberListRequest { linearizable: false })
+        MemberList::new(self, MemberListRequest { linearizable: true })
     }
 
     /// Adds a voting member with these peer URLs (Go's `MemberAdd`).
@@ -104,8 +112,24 @@ unary_call! {
 }
 
 impl MemberList<'_> {
-    /// Ask for the list as agreed by a quorum, not the answering member's
-    /// own view (etcd 3.5+; 3.4 ignores it).
+    /// Answer from the member's own view, without asking the leader (Go's
+    /// `WithSerializable`): cheaper, works on a member cut off from the
+    /// quorum, but may miss recent membership changes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+    /// let local_view = client.member_list().serializable().await?;
+    /// println!("{} members", local_view.members().len());
+    /// # Ok(()) }
+    /// ```
+    pub fn serializable(mut self) -> Self {
+        self.request.linearizable = false;
+        self
+    }
+
+    /// Ask for the list as agreed by a quorum: the default since it became
+    /// one; kept so that older callers still compile.
+    #[deprecated(note = "member lists are linearizable by default; `serializable()` opts out")]
     pub fn linearizable(mut self) -> Self {
         self.request.linearizable = true;
         self

@@ -300,9 +300,12 @@ error_kinds! {
     /// `etcdserver: user name already exists` (FailedPrecondition).
     UserAlreadyExist,
     /// `etcdserver: user name is empty` (InvalidArgument): auth is on and the
-    /// request carried no token (or an empty user name was given).
+    /// request carried no token (or an empty user name was given). etcd 3.4
+    /// and early 3.5 send root-only maintenance calls without a token
+    /// `auth: user name is empty` (Unknown).
     UserEmpty,
-    /// `etcdserver: user name not found` (FailedPrecondition).
+    /// `etcdserver: user name not found` (FailedPrecondition); also
+    /// `auth: user not found` (Unknown, etcd 3.4 and early 3.5).
     UserNotFound,
     /// `etcdserver: role name already exists` (FailedPrecondition).
     RoleAlreadyExist,
@@ -321,7 +324,9 @@ error_kinds! {
     /// permission grant without a permission.
     PermissionNotGiven,
     /// `etcdserver: permission denied` (PermissionDenied): the user's roles
-    /// do not allow this. Also any other PermissionDenied status.
+    /// do not allow this. Also any other PermissionDenied status, and
+    /// `auth: permission denied` (Unknown), which etcd 3.4 and early 3.5
+    /// send for root-only maintenance calls.
     PermissionDenied,
     /// `etcdserver: role is not granted to the user` (FailedPrecondition).
     RoleNotGranted,
@@ -332,13 +337,15 @@ error_kinds! {
     AuthNotEnabled,
     /// `etcdserver: invalid auth token` (Unauthenticated): the token expired
     /// or is unknown to this member. The client re-authenticates by itself.
+    /// Also `auth: invalid auth token` (Unknown, etcd 3.4 and early 3.5).
     InvalidAuthToken,
     /// `etcdserver: invalid auth management` (InvalidArgument): e.g.
     /// revoking the root role from the root user.
     InvalidAuthMgmt,
     /// `etcdserver: revision of auth store is old` (InvalidArgument): the
     /// auth configuration changed after the token was issued. The client
-    /// re-authenticates by itself.
+    /// re-authenticates by itself. Also `auth: revision in header is old`
+    /// (Unknown, etcd 3.4 and early 3.5).
     AuthOldRevision,
 
     // --- Server and cluster state -----------------------------------------
@@ -608,6 +615,14 @@ const SERVER_MESSAGES: &[(&str, ErrorKind)] = &[
     ("etcdserver: invalid auth token", ErrorKind::InvalidAuthToken),
     ("etcdserver: invalid auth management", ErrorKind::InvalidAuthMgmt),
     ("etcdserver: revision of auth store is old", ErrorKind::AuthOldRevision),
+    // The auth store's own texts (code Unknown): etcd 3.4 and early 3.5
+    // return them unconverted from the root check of Defragment, Hash,
+    // HashKV and Snapshot.
+    ("auth: permission denied", ErrorKind::PermissionDenied),
+    ("auth: user name is empty", ErrorKind::UserEmpty),
+    ("auth: user not found", ErrorKind::UserNotFound),
+    ("auth: invalid auth token", ErrorKind::InvalidAuthToken),
+    ("auth: revision in header is old", ErrorKind::AuthOldRevision),
     // Server and cluster state
     ("etcdserver: no leader", ErrorKind::NoLeader),
     ("etcdserver: not leader", ErrorKind::NotLeader),
@@ -1103,6 +1118,11 @@ mod tests {
         row("InvalidAuthToken", "etcdserver: invalid auth token", ErrorKind::InvalidAuthToken, &[Unauthenticated]),
         row("InvalidAuthMgmt", "etcdserver: invalid auth management", ErrorKind::InvalidAuthMgmt, &[InvalidArgument]),
         row("AuthOldRevision", "etcdserver: revision of auth store is old", ErrorKind::AuthOldRevision, &[InvalidArgument]),
+        row("PermissionDenied (auth store)", "auth: permission denied", ErrorKind::PermissionDenied, &[Unknown]),
+        row("UserEmpty (auth store)", "auth: user name is empty", ErrorKind::UserEmpty, &[Unknown]),
+        row("UserNotFound (auth store)", "auth: user not found", ErrorKind::UserNotFound, &[Unknown]),
+        row("InvalidAuthToken (auth store)", "auth: invalid auth token", ErrorKind::InvalidAuthToken, &[Unknown]),
+        row("AuthOldRevision (auth store)", "auth: revision in header is old", ErrorKind::AuthOldRevision, &[Unknown]),
         // Server and cluster state
         row("NoLeader", "etcdserver: no leader", ErrorKind::NoLeader, &[Unavailable]),
         row("NotLeader", "etcdserver: not leader", ErrorKind::NotLeader, &[FailedPrecondition]),

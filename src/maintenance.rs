@@ -39,6 +39,7 @@ use crate::Client;
 pub use crate::pb::etcdserverpb::downgrade_request::DowngradeAction as Downgrade;
 pub use crate::pb::etcdserverpb::AlarmMember as Alarm;
 pub use crate::pb::etcdserverpb::AlarmType;
+pub use crate::pb::etcdserverpb::DowngradeInfo;
 
 impl Client {
     /// The status of the member at `endpoint` (Go's `Status`): version,
@@ -89,7 +90,39 @@ impl Client {
     }
 
     /// Validates, starts or cancels a cluster downgrade to `version`
-    /// (`"3.5"`) (Go's `Downgrade`, etcd 3.5+; 3.4 answers Unimplemented).
+    /// (`"3.5"`; ignored by a cancel) (Go's `Downgrade`, etcd 3.5+; 3.4
+    /// answers [`Unimplemented`](ErrorKind::Unimplemented)). The target
+    /// must be one minor version below the cluster version
+    /// ([`InvalidDowngradeTargetVersion`](ErrorKind::InvalidDowngradeTargetVersion)
+    /// otherwise); a second one while a downgrade is in progress is
+    /// [`DowngradeInProcess`](ErrorKind::DowngradeInProcess). A cancel with
+    /// nothing to cancel is
+    /// [`NoInflightDowngrade`](ErrorKind::NoInflightDowngrade) from 3.5,
+    /// and succeeds from 3.6 (which reports no cancel failure at all). The
+    /// answer's version is the cluster version, `3.5.0` from 3.5 and
+    /// `3.6` from 3.6.
+    ///
+    /// etcd 3.5 applies an enable, and a cancel of a running downgrade,
+    /// but never answers them: the call ends with
+    /// [`Timeout`](ErrorKind::Timeout) (or the call's own deadline) and
+    /// [`outcome_unknown`](Error::outcome_unknown); a validate then tells
+    /// whether a downgrade is in progress. From 3.6 the cluster version,
+    /// and each member's storage version, drop to the target a few seconds
+    /// after the enable, shown in each member's
+    /// [`downgrade_info`](StatusResponse::downgrade_info) and
+    /// [`storage_version`](StatusResponse::storage_version).
+    ///
+    /// With auth on it needs root on 3.5.28+, 3.6.9+ and 3.7; older 3.5
+    /// releases do not check it at all.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+    /// use etcd_raw::maintenance::Downgrade;
+    /// let checked = client.downgrade(Downgrade::Validate, "3.6").await?;
+    /// println!("cluster version {} can go to 3.6", checked.version());
+    /// client.downgrade(Downgrade::Enable, "3.6").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn downgrade(&self, action: Downgrade, version: impl Into<String>) -> DowngradeCall<'_> {
         DowngradeCall::new(self, DowngradeRequest { action: action as i32, version: version.into() })
     }
@@ -191,6 +224,38 @@ impl StatusResponse {
     pub fn errors(&self) -> &[String] {
         &self.0.errors
     }
+
+    /// The format version of the member's data, e.g. `3.6.0` (etcd 3.6+;
+    /// empty from 3.5 and older, which do not report it). During a
+    /// downgrade it drops to the target once the cluster version has.
+    pub fn storage_version(&self) -> &str {
+        &self.0.storage_version
+    }
+
+    /// The member's backend quota in bytes (`--quota-backend-bytes`, or
+    /// etcd's 2 GiB default) (etcd 3.6+; 0 from 3.5 and older; releases
+    /// before 3.6.6 could report a wrong value).
+    pub fn db_size_quota(&self) -> i64 {
+        self.0.db_size_quota
+    }
+
+    /// The cluster downgrade as this member knows it: whether one is in
+    /// progress, and to which version. etcd 3.6+ always sends it (not
+    /// enabled when there is none); `None` from 3.5 and older.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+    /// let endpoint = &client.endpoints()[0];
+    /// if let Some(downgrade) = client.status(endpoint).await?.downgrade_info() {
+    ///     if downgrade.enabled {
+    ///         println!("downgrading to {}", downgrade.target_version);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn downgrade_info(&self) -> Option<&DowngradeInfo> {
+        self.0.downgrade_info.as_ref()
+    }
 }
 
 wire_response! {
@@ -236,6 +301,12 @@ impl HashKvResponse {
     /// The compaction revision the hash starts from.
     pub fn compact_revision(&self) -> i64 {
         self.0.compact_revision
+    }
+
+    /// The revision the hash was taken up to: the one asked for, or the
+    /// latest when 0 was asked (etcd 3.6+; 0 from 3.5 and older).
+    pub fn hash_revision(&self) -> i64 {
+        self.0.hash_revision
     }
 }
 

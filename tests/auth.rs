@@ -187,13 +187,68 @@ async fn watch_and_keepalive_streams_carry_the_token_and_outlive_it() -> TestRes
     assert!(answers.message().await?.ok_or("keepalive ended")?.ttl > 0);
 
     tokio::time::sleep(PAST_TTL).await;
-    // The token the streams were opened with has expired; they go on.
+    // The token the streams were opened with has expired; the watch goes on.
     alice.put("app/w", "after expiry").await?;
     let event = tokio::time::timeout(Duration::from_secs(5), events.message()).await??.ok_or("watch ended")?;
     assert_eq!(event.events.len(), 1, "{event:?}");
     beats.send(LeaseKeepAliveRequest { id: granted.id }).await?;
-    let answer = tokio::time::timeout(Duration::from_secs(5), answers.message()).await??.ok_or("keepalive ended")?;
-    assert!(answer.ttl > 0, "{answer:?}");
+    let answer = tokio::time::timeout(Duration::from_secs(5), answers.message()).await?;
+    if renewals_are_checked() {
+        // The security fixes check each renewal against the stream's token:
+        // the expired one ends the stream.
+        let status = answer.err().ok_or("a renewal with an expired token was answered")?;
+        let error = etcd_raw::Error::from_status(status.code() as i32, status.message());
+        assert_eq!(error.kind(), ErrorKind::InvalidAuthToken, "{error}");
+        assert_eq!(error.grpc_code(), Some(etcd_raw::GrpcCode::Unauthenticated), "{error}");
+        let after = tokio::time::timeout(Duration::from_secs(5), answers.message()).await?;
+        assert!(!matches!(after, Ok(Some(_))), "the keepalive stream went on: {after:?}");
+    } else {
+        // Older servers check the token only when the stream opens.
+        let answer = answer?.ok_or("keepalive ended")?;
+        assert!(answer.ttl > 0, "{answer:?}");
+    }
+    Ok(())
+}
+
+/// The exact etcd release the tests run against, e.g. `(3, 5, 35)`.
+fn etcd_release() -> (u32, u32, u32) {
+    let version = etcd_raw::testkit::EtcdBinary::locate().map(|b| b.version).unwrap_or_default();
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Whether the server checks the caller's permissions on every lease
+/// renewal (the 2026 security fixes: 3.5.28, 3.6.9, 3.7.0).
+fn renewals_are_checked() -> bool {
+    match etcd_release() {
+        (3, 5, patch) => patch >= 28,
+        (3, 6, patch) => patch >= 9,
+        (3, minor, _) => minor >= 7,
+        (major, _, _) => major > 3,
+    }
+}
+
+#[tokio::test]
+async fn typed_keepalive_renews_past_the_token_ttl_without_a_cut() -> TestResult {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let (etcd, root) = auth_server().await?;
+    let alice = alice(&etcd).await?;
+    // Renewals every 3 s, the token forgotten 2 s after each use: every
+    // renewal after the first meets an expired token on newer servers.
+    let lease = alice.grant(9).await?.id();
+    alice.put("app/kept", "v").lease(lease).await?;
+    let mut alive = alice.keep_alive(lease).await?;
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut renewals = 0;
+    while let Ok(next) = tokio::time::timeout_at(until, alive.message()).await {
+        let renewal =
+            next.ok_or("keepalive ended")?.map_err(|e| format!("lease lost after {renewals} renewals: {e}"))?;
+        assert!(renewal.ttl() > 0);
+        renewals += 1;
+    }
+    assert!(renewals >= 2, "{renewals} renewals in 10 s");
+    assert!(root.time_to_live(lease).await?.ttl() > 0, "the lease expired");
+    assert_eq!(root.get("app/kept").await?.count(), 1);
     Ok(())
 }
 
