@@ -184,6 +184,7 @@ struct Load {
     writers: Vec<tokio::task::JoinHandle<WriterLog>>,
     watcher: tokio::task::JoinHandle<Result<History, String>>,
     keepalive: tokio::task::JoinHandle<usize>,
+    lease_done: Arc<AtomicBool>,
     lockers: Vec<tokio::task::JoinHandle<Result<LockLog, String>>>,
     overlaps: Arc<AtomicU64>,
     worst_past_deadline: Arc<AtomicU64>,
@@ -214,9 +215,11 @@ impl Load {
         let watched_until = Arc::new(AtomicI64::new(0));
         let watch = client.watch("up/").prefix().start_revision(start_revision + 1).await?;
         let watcher = tokio::spawn(watch_revisions(watch, stop.clone(), watched_until.clone()));
+        // Kept alive until the checks are done, not just until the load stops.
+        let lease_done = Arc::new(AtomicBool::new(false));
         let keepalive = {
             let mut alive = client.keep_alive(lease).await?;
-            let stop = stop.clone();
+            let stop = lease_done.clone();
             tokio::spawn(async move {
                 let mut failures = 0;
                 while !stop.load(Ordering::Acquire) {
@@ -244,6 +247,7 @@ impl Load {
             writers,
             watcher,
             keepalive,
+            lease_done,
             lockers,
             overlaps,
             worst_past_deadline: worst,
@@ -270,7 +274,6 @@ impl Load {
             increments.1 += log.unknown_increments;
         }
         figures.lock_overlaps = self.overlaps.load(Ordering::Acquire);
-        figures.keepalive_failures = self.keepalive.await?;
         figures.worst_past_deadline = Duration::from_micros(self.worst_past_deadline.load(Ordering::Acquire));
 
         // Every acknowledged write is there with its value, and no key was written twice.
@@ -304,6 +307,8 @@ impl Load {
             .map_err(|e| format!("reference watch: {e}"))?;
         let gone = reference.get(LEASED_KEY).await?.kvs().is_empty();
         figures.leased_key_deletions = truth.leased_deletions.max(usize::from(gone));
+        self.lease_done.store(true, Ordering::Release);
+        figures.keepalive_failures = self.keepalive.await?;
         let _ = client.revoke(self.lease).await;
         compare_histories(&seen.revisions, &truth.revisions, figures);
         Ok(())

@@ -223,9 +223,10 @@ struct Task {
     failures: u32,
     /// Why the last stream failed, to explain a lease lost meanwhile.
     last_error: Option<Error>,
-    /// The auth token generation the current stream opened with, and a
-    /// refusal of it to answer with a fresh token before reopening.
-    token_generation: u64,
+    /// The auth token generation the current stream opened with (set by the
+    /// opening future, after any refresh), and a refusal of it to answer
+    /// with a fresh token before reopening.
+    token_generation: Arc<std::sync::atomic::AtomicU64>,
     stale_token: Option<Error>,
 }
 
@@ -248,7 +249,7 @@ impl Task {
             endpoint,
             failures: 0,
             last_error: None,
-            token_generation: 0,
+            token_generation: Arc::default(),
             stale_token: None,
         }
     }
@@ -401,13 +402,16 @@ impl Task {
         let index = self.endpoint % count;
         let patience = if (self.failures as usize) < count { QUICK_OPEN } else { PATIENT_OPEN };
         let transport = self.transport.clone();
-        let stale = self.stale_token.take().map(|e| (e, self.token_generation));
-        self.token_generation = self.transport.token().map_or(0, |t| t.generation);
+        let used = std::sync::atomic::Ordering::Relaxed;
+        let stale = self.stale_token.take().map(|e| (e, self.token_generation.load(used)));
+        let opened_with = self.token_generation.clone();
         self.link = Link::Opening(Box::pin(async move {
             if let Some((refused, generation)) = stale {
                 // One Authenticate, shared with every other call of the client.
                 transport.refresh_token_after(&refused, generation).await?;
             }
+            // Read after the refresh: the token this stream will carry.
+            opened_with.store(transport.token().map_or(0, |t| t.generation), used);
             match tokio::time::timeout(patience, transport.open_stream_on(index, &rpc::LEASE_KEEP_ALIVE)).await {
                 Ok(opened) => opened,
                 Err(_) => Err(Error::new(

@@ -23,8 +23,10 @@ impl Transport {
     /// members. An empty or unusable list (no URL this client can dial)
     /// changes nothing.
     pub(crate) async fn sync_endpoints(&self) -> Result<()> {
+        // Linearizable, as Go's client asks: a member's own view can be stale
+        // and would bring back members already removed.
         let list: MemberListResponse =
-            self.unary(&rpc::MEMBER_LIST, &MemberListRequest { linearizable: false }, None).await?;
+            self.unary(&rpc::MEMBER_LIST, &MemberListRequest { linearizable: true }, None).await?;
         let tls = self.shared.tls.is_some();
         let wanted: Vec<Endpoint> =
             voting_client_urls(&list.members).iter().filter_map(|url| Endpoint::parse(url, tls).ok()).collect();
