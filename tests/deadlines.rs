@@ -43,6 +43,8 @@ async fn an_expired_deadline_fails_at_once_and_sends_nothing() -> TestResult {
 
     let once = client.keep_alive_once(lease.id()).timeout(Duration::ZERO).await;
     assert_eq!(once.err().map(|e| e.kind()), Some(ErrorKind::DeadlineExceeded));
+    let watch = client.watch(key.clone()).timeout(Duration::ZERO).await;
+    assert_eq!(watch.err().map(|e| e.kind()), Some(ErrorKind::DeadlineExceeded));
     // The connection is fine for the next call.
     client.put(key.clone(), "after").await?;
     Ok(())

@@ -83,6 +83,10 @@ impl HubSlot {
     ) -> Result<WatchStream> {
         // Refused here: on the stream it would fail every reconnect.
         transport.check_send(&WatchRequest { request_union: Some(RequestUnion::CreateRequest(request.clone())) })?;
+        // A deadline already passed creates nothing, as for a unary call.
+        if timeout.is_zero() {
+            return Err(Error::new(ErrorKind::DeadlineExceeded, "the watch was not created: its deadline had passed"));
+        }
         let commands = self.commands(transport)?;
         let local = NEXT_LOCAL.fetch_add(1, Ordering::Relaxed);
         let (queue, queue_rx) = mpsc::channel(buffer);
