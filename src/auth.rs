@@ -1,6 +1,6 @@
 //! Authentication: the Auth admin service, and the settings that make a
 //! client authenticate ([`Config::auth`](crate::Config::auth) for a user
-//! and password, [`TlsConfig`] for certificates, feature `tls`).
+//! and password, `TlsConfig` for certificates, feature `tls`).
 //!
 //! Enabling auth needs a `root` user with the `root` role:
 //!

@@ -56,7 +56,7 @@ impl Config {
     /// in the forms of Go's client: `unix:///abs/path/etcd.sock`,
     /// `unix:relative/path` and etcd's legacy `unix://relative/path`
     /// (relative to the working directory). `unixs://` is TLS over the
-    /// socket (with [`Config::tls`]); the server's certificate must then
+    /// socket (with `Config::tls`, feature `tls`); the server's certificate must then
     /// hold the socket file's name (`etcd.sock`) unless the TLS config sets
     /// a server name. etcd listens on a socket with
     /// `--listen-client-urls unix:///abs/path/etcd.sock` (and from 3.7 may

@@ -357,7 +357,9 @@ impl Cluster {
 
     /// Polls `/health` of the members `which` until all answered healthy once.
     fn wait_for(&self, which: &[usize], timeout: Duration) -> Result<(), TestkitError> {
-        let deadline = Instant::now() + timeout;
+        // A caller's timeout may be as large as Duration::MAX: then wait without end.
+        let now = Instant::now();
+        let deadline = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
         let mut pending: Vec<(usize, String)> = which.iter().map(|&i| (i, "not asked yet".to_string())).collect();
         loop {
             for (i, reason) in pending.iter_mut() {

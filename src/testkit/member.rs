@@ -226,7 +226,8 @@ impl Member {
             };
             if matches!(child.try_wait(), Ok(None)) {
                 send(child.id(), libc::SIGTERM, &self.name)?;
-                let give_up = std::time::Instant::now() + grace;
+                let now = std::time::Instant::now();
+                let give_up = now.checked_add(grace).unwrap_or(now);
                 while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < give_up {
                     std::thread::sleep(Duration::from_millis(20));
                 }
