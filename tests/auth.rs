@@ -12,7 +12,6 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_raw::auth::PermissionType;
 use etcd_raw::pb::etcdserverpb::{
     lease_client::LeaseClient, watch_client::WatchClient, watch_request::RequestUnion, LeaseGrantRequest,
     LeaseKeepAliveRequest, WatchCreateRequest, WatchRequest,
@@ -28,14 +27,7 @@ const PAST_TTL: Duration = Duration::from_millis(3500);
 /// One etcd with auth on: `root`, and `alice` who may use `app/`.
 async fn auth_server() -> Result<(Etcd, Client), Box<dyn std::error::Error>> {
     let etcd = Etcd::start_with(Cluster::builder().arg(format!("--auth-token-ttl={}", TOKEN_TTL.as_secs())))?;
-    let admin = Client::connect([etcd.endpoint()]).await?;
-    admin.user_add("root", "root-pw").await?;
-    admin.user_grant_role("root", "root").await?;
-    admin.role_add("app").await?;
-    admin.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
-    admin.user_add("alice", "alice-pw").await?;
-    admin.user_grant_role("alice", "app").await?;
-    admin.auth_enable().await?;
+    support::enable_auth_with_alice(&etcd.endpoint()).await?;
     let root = Client::new(Config::new([etcd.endpoint()]).auth("root", "root-pw")).await?;
     Ok((etcd, root))
 }

@@ -70,6 +70,7 @@ async fn downgrade_validate_enable_and_cancel() -> TestResult {
             let missing = client.downgrade(action, "3.3").await.err().ok_or("3.4 answered Downgrade")?;
             assert_eq!(missing.kind(), ErrorKind::Unimplemented, "{missing}");
             assert_eq!(missing.grpc_code(), Some(GrpcCode::Unimplemented), "{missing}");
+            assert!(missing.message().contains("needs etcd 3.5 or newer"), "{missing}");
         }
     }
 

@@ -22,7 +22,6 @@ mod support;
 
 use std::fmt::Debug;
 
-use etcd_raw::auth::PermissionType;
 use etcd_raw::maintenance::{AlarmType, Downgrade};
 use etcd_raw::testkit::{Cluster, Etcd, EtcdBinary};
 use etcd_raw::{Client, Config, ErrorKind};
@@ -91,14 +90,7 @@ impl Checks {
 /// root's, alice's and an anonymous client.
 async fn auth_server() -> Result<(Etcd, Client, Client, Client), Box<dyn std::error::Error>> {
     let etcd = Etcd::start_with(Cluster::builder())?;
-    let admin = Client::connect([etcd.endpoint()]).await?;
-    admin.user_add("root", "root-pw").await?;
-    admin.user_grant_role("root", "root").await?;
-    admin.role_add("app").await?;
-    admin.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
-    admin.user_add("alice", "alice-pw").await?;
-    admin.user_grant_role("alice", "app").await?;
-    admin.auth_enable().await?;
+    let admin = support::enable_auth_with_alice(&etcd.endpoint()).await?;
     let root = Client::new(Config::new([etcd.endpoint()]).auth("root", "root-pw")).await?;
     let alice = Client::new(Config::new([etcd.endpoint()]).auth("alice", "alice-pw")).await?;
     Ok((etcd, root, alice, admin))

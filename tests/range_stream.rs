@@ -8,7 +8,6 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use etcd_raw::auth::PermissionType;
 use etcd_raw::kv::GetStream;
 use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, Error, ErrorKind, Put, SortOrder, SortTarget};
@@ -27,7 +26,7 @@ async fn expect_needs_3_7(mut stream: GetStream) -> TestResult {
         other => return Err(format!("expected the needs-3.7 error, got {other:?}").into()),
     };
     assert_eq!(error.kind(), ErrorKind::Unimplemented, "{error}");
-    assert!(error.message().contains("need etcd 3.7 or newer"), "{error}");
+    assert!(error.message().contains("needs etcd 3.7 or newer"), "{error}");
     assert!(error.endpoint().is_some(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert!(stream.next_page().await.is_none(), "the stream goes on after its error");
@@ -258,14 +257,7 @@ async fn an_unreachable_endpoint_is_passed_over() -> TestResult {
 async fn the_token_goes_with_the_stream_and_is_refreshed_when_it_expired() -> TestResult {
     // Simple tokens expire after 2 s without use.
     let etcd = Etcd::start_with(Cluster::builder().arg("--auth-token-ttl=2"))?;
-    let admin = Client::connect([etcd.endpoint()]).await?;
-    admin.user_add("root", "root-pw").await?;
-    admin.user_grant_role("root", "root").await?;
-    admin.role_add("app").await?;
-    admin.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
-    admin.user_add("alice", "alice-pw").await?;
-    admin.user_grant_role("alice", "app").await?;
-    admin.auth_enable().await?;
+    support::enable_auth_with_alice(&etcd.endpoint()).await?;
     let alice = Client::new(Config::new([etcd.endpoint()]).auth("alice", "alice-pw")).await?;
     fill(&alice, "app/", 20, 10).await?;
     if !streams() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use super::{GetResponse, KeyValue, ResponseHeader};
-use crate::error::{Error, ErrorKind, GrpcCode, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, RangeStreamResponse};
 use crate::transport::rpc;
 use crate::transport::streaming::DeadlineStream;
@@ -140,7 +140,7 @@ impl Stream for GetStream {
                 ErrorKind::Protocol,
                 "the range stream ended without its last page (the one with the header)",
             ))),
-            Err(e) => Some(Err(older_than_3_7(e))),
+            Err(e) => Some(Err(rpc::RANGE_STREAM.explain_missing(e))),
         };
         this.stream = None;
         Poll::Ready(item)
@@ -153,27 +153,6 @@ impl std::fmt::Debug for GetStream {
             .field("endpoint", &self.stream.as_ref().and_then(|s| s.endpoint()))
             .field("finished", &self.stream.is_none())
             .finish()
-    }
-}
-
-/// gRPC's own answer for a method the server does not have ("unknown
-/// method RangeStream for service etcdserverpb.KV"), said in words the
-/// caller can act on. etcd's refusals of options (sort, revision filters)
-/// also come as Unimplemented, with their own message, and stay as they are.
-fn older_than_3_7(e: Error) -> Error {
-    let unknown = e.message().starts_with("unknown method") || e.message().starts_with("unknown service");
-    if e.kind() != ErrorKind::Unimplemented || !unknown {
-        return e;
-    }
-    let message = format!(
-        "range streams (KV.RangeStream) need etcd 3.7 or newer, and this member does not have them \
-         (it said: {}); use get instead",
-        e.message()
-    );
-    let error = Error::from_status(GrpcCode::Unimplemented.as_i32(), &message);
-    match e.endpoint() {
-        Some(member) => error.with_endpoint(member),
-        None => error,
     }
 }
 
@@ -242,27 +221,6 @@ impl From<GetPage> for RangeResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unknown_method_says_which_version_is_needed() {
-        let raw = Error::from_status(12, "unknown method RangeStream for service etcdserverpb.KV")
-            .with_endpoint("http://127.0.0.1:2379");
-        let error = older_than_3_7(raw);
-        assert_eq!(error.kind(), ErrorKind::Unimplemented);
-        assert_eq!(error.grpc_code(), Some(GrpcCode::Unimplemented));
-        assert!(error.message().contains("need etcd 3.7 or newer"), "{error}");
-        assert!(error.message().contains("unknown method RangeStream"), "{error}");
-        assert_eq!(error.endpoint(), Some("http://127.0.0.1:2379"));
-    }
-
-    #[test]
-    fn option_refusals_keep_the_server_message() {
-        let raw = Error::from_status(12, "RangeStream does not support custom sort orders");
-        let error = older_than_3_7(raw);
-        assert_eq!(error.message(), "RangeStream does not support custom sort orders");
-        let other = older_than_3_7(Error::from_status(14, "unknown method X"));
-        assert_eq!(other.kind(), ErrorKind::Unavailable);
-    }
 
     #[test]
     fn streams_can_move_between_tasks() {

@@ -2,6 +2,8 @@
 //! tracing, and whether it may be sent again after it may have reached a
 //! server.
 
+use crate::error::{Error, ErrorKind, GrpcCode};
+
 /// One gRPC method of etcd's API.
 #[derive(Debug)]
 pub(crate) struct Rpc {
@@ -89,7 +91,41 @@ mod table {
 }
 pub(crate) use table::*;
 
+/// The first etcd release that has each RPC added after 3.4.
+const SINCE: &[(&str, &str)] = &[
+    ("/etcdserverpb.KV/RangeStream", "3.7"),
+    ("/etcdserverpb.Maintenance/Downgrade", "3.5"),
+    ("/etcdserverpb.Auth/AuthStatus", "3.5"),
+];
+
 impl Rpc {
+    /// The first etcd release with this RPC, when it is newer than 3.4.
+    pub(crate) fn since(&self) -> Option<&'static str> {
+        SINCE.iter().find(|(path, _)| *path == self.path).map(|(_, version)| *version)
+    }
+
+    /// gRPC's own answer for a method the server lacks ("unknown method
+    /// Downgrade for service etcdserverpb.Maintenance"), said with the
+    /// release that has it. Other errors, and etcd's own Unimplemented
+    /// refusals (RangeStream's of a sort order), stay as they are.
+    pub(crate) fn explain_missing(&self, e: Error) -> Error {
+        let unknown = e.message().starts_with("unknown method") || e.message().starts_with("unknown service");
+        let Some(since) = self.since().filter(|_| unknown && e.kind() == ErrorKind::Unimplemented) else {
+            return e;
+        };
+        let short = self.path.trim_start_matches('/').rsplit_once('.').map_or(self.path, |(_, m)| m);
+        let message = format!(
+            "{} needs etcd {since} or newer, and this member does not have it (it said: {})",
+            short.replace('/', "."),
+            e.message()
+        );
+        let error = Error::from_status(GrpcCode::Unimplemented.as_i32(), &message);
+        match e.endpoint() {
+            Some(member) => error.with_endpoint(member),
+            None => error,
+        }
+    }
+
     /// Whether `NoLeader` proves the request was not carried out. etcd
     /// sends it before proposing anything, except that a member forwarding
     /// a promotion to the leader may lose its leader after the leader got it.
@@ -123,4 +159,31 @@ const STREAMING: &[&str] = &[
 
 pub(crate) fn is_streaming(path: &str) -> bool {
     STREAMING.contains(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_method_names_the_release_that_has_it() {
+        let raw = Error::from_status(12, "unknown method Downgrade for service etcdserverpb.Maintenance")
+            .with_endpoint("http://127.0.0.1:2379");
+        let error = DOWNGRADE.explain_missing(raw);
+        assert_eq!(error.kind(), ErrorKind::Unimplemented);
+        assert!(error.message().starts_with("Maintenance.Downgrade needs etcd 3.5 or newer"), "{error}");
+        assert_eq!(error.endpoint(), Some("http://127.0.0.1:2379"));
+        let stream = RANGE_STREAM.explain_missing(Error::from_status(12, "unknown method RangeStream for service x"));
+        assert!(stream.message().starts_with("KV.RangeStream needs etcd 3.7 or newer"), "{stream}");
+    }
+
+    #[test]
+    fn other_refusals_keep_their_words() {
+        let refusal = Error::from_status(12, "RangeStream does not support custom sort orders");
+        assert_eq!(RANGE_STREAM.explain_missing(refusal).message(), "RangeStream does not support custom sort orders");
+        let old = Error::from_status(12, "unknown method Range for service etcdserverpb.KV");
+        assert_eq!(RANGE.explain_missing(old).message(), "unknown method Range for service etcdserverpb.KV");
+        let down = Error::from_status(14, "unknown method X");
+        assert_eq!(AUTH_STATUS.explain_missing(down).kind(), ErrorKind::Unavailable);
+    }
 }

@@ -112,6 +112,7 @@ impl Transport {
                 }
             }
         };
+        let result = result.map_err(|e| rpc.explain_missing(e));
         let elapsed_us = started.elapsed().as_micros() as u64;
         match &result {
             Ok(response) => {

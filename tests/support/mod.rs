@@ -44,6 +44,22 @@ pub async fn assert_members_agree(cluster: &Cluster) -> TestResult {
     Err(report.into())
 }
 
+/// Turns auth on at `endpoint` with users `root` (password `root-pw`) and
+/// `alice` (`alice-pw`, read and write on `app/`); returns the client that
+/// did it, which has no token.
+pub async fn enable_auth_with_alice(endpoint: &str) -> Result<Client, Box<dyn std::error::Error>> {
+    use etcd_raw::auth::PermissionType;
+    let admin = Client::connect([endpoint]).await?;
+    admin.user_add("root", "root-pw").await?;
+    admin.user_grant_role("root", "root").await?;
+    admin.role_add("app").await?;
+    admin.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
+    admin.user_add("alice", "alice-pw").await?;
+    admin.user_grant_role("alice", "app").await?;
+    admin.auth_enable().await?;
+    Ok(admin)
+}
+
 /// `prefix` + `name` as bytes.
 pub fn key(prefix: &str, name: &str) -> Vec<u8> {
     format!("{prefix}{name}").into_bytes()
