@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::connection::ActiveStream;
 use super::grpc;
 use super::rpc::is_streaming;
-use super::unary::{h2_error, secret};
+use super::unary::{at_deadline, h2_error, secret};
 use super::{later, Transport};
 use crate::error::{Error, ErrorKind, GrpcCode};
 
@@ -145,7 +145,10 @@ impl Transport {
                     tracing::debug!(parent: &pump_trace.span, error = %e, "raw request body ended early");
                 }
             });
-            let response = response.await.map_err(|e| h2_error(e, &endpoint))?;
+            let response = response.await.map_err(|e| match deadline {
+                Some(at) => at_deadline(h2_error(e, &endpoint), at),
+                None => h2_error(e, &endpoint),
+            })?;
             let (head, recv) = response.into_parts();
             let mut raw =
                 RawBody { recv: Some(recv), data_done: false, _active: Some(active), trace: Some(trace.clone()) };

@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::connection::ActiveStream;
 use super::grpc;
 use super::rpc::Rpc;
-use super::unary::h2_error;
+use super::unary::{at_deadline, h2_error};
 use super::Transport;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -354,6 +354,10 @@ where
 
     /// Opens again after `e` if the rule allows, else ends with `e`.
     fn failed(&mut self, e: Error) -> Result<()> {
+        let e = match &self.deadline {
+            Some(sleep) => at_deadline(e, sleep.deadline()),
+            None => e,
+        };
         if self.received {
             self.phase = Phase::Done;
             return Err(e);

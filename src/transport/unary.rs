@@ -386,24 +386,26 @@ fn expired(rpc: &Rpc, timeout: Duration) -> Error {
 /// leaves the outcome open.
 fn classify(e: h2::Error, endpoint: &str, deadline: Instant) -> Failure {
     let unprocessed = e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM);
-    // The grpc-go of etcd 3.5.3x, 3.6 and 3.7 resets a stream with CANCEL
-    // when the grpc-timeout we sent runs out, which can reach us just
-    // before our own timer fires: that is our deadline, not a cancellation.
-    let server_deadline = e.is_remote()
-        && e.reason() == Some(h2::Reason::CANCEL)
-        && later(Instant::now(), SERVER_DEADLINE_SLACK) >= deadline;
-    if server_deadline {
-        let err = Error::new(
-            ErrorKind::DeadlineExceeded,
-            format!("{endpoint} ended the call at its deadline (the server's copy of it ran out first)"),
-        );
-        return Failure::MaybeSent(err.with_endpoint(endpoint).with_source(e));
-    }
-    let err = h2_error(e, endpoint);
+    let err = at_deadline(h2_error(e, endpoint), deadline);
     if unprocessed {
         Failure::NotSent(err)
     } else {
         Failure::MaybeSent(err)
+    }
+}
+
+/// The grpc-go of etcd 3.5.3x, 3.6 and 3.7 resets a stream with CANCEL when
+/// the `grpc-timeout` we sent runs out, which can reach us just before our
+/// own timer fires: a cancellation at the deadline is the deadline.
+pub(crate) fn at_deadline(e: Error, deadline: Instant) -> Error {
+    if e.kind() != ErrorKind::Canceled || later(Instant::now(), SERVER_DEADLINE_SLACK) < deadline {
+        return e;
+    }
+    let message = format!("the call reached its deadline ({})", e.message());
+    let error = Error::new(ErrorKind::DeadlineExceeded, message);
+    match e.endpoint() {
+        Some(endpoint) => error.with_endpoint(endpoint),
+        None => error,
     }
 }
 
