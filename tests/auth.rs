@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_raw::pb::etcdserverpb::{
@@ -18,7 +16,7 @@ use etcd_raw::pb::etcdserverpb::{
 };
 use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
-use support::TestResult;
+use support::{Captured, TestResult};
 
 /// Simple tokens live this long without use (`--auth-token-ttl`).
 const TOKEN_TTL: Duration = Duration::from_secs(2);
@@ -38,19 +36,7 @@ async fn alice(etcd: &Etcd) -> etcd_raw::Result<Client> {
 
 /// Authenticate requests the server has handled so far, from `/metrics`.
 fn authenticates(etcd: &Etcd) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut stream = std::net::TcpStream::connect(etcd.member(0).client_addr())?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n")?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    let mut total = 0u64;
-    for line in text.lines() {
-        if line.starts_with("grpc_server_handled_total") && line.contains("grpc_method=\"Authenticate\"") {
-            let value = line.rsplit(' ').next().unwrap_or("0");
-            total += value.parse::<f64>()? as u64;
-        }
-    }
-    Ok(total)
+    Ok(etcd.member(0).metric("grpc_server_handled_total", &[("grpc_method", "Authenticate")])? as u64)
 }
 
 #[tokio::test]
@@ -257,22 +243,6 @@ fn tokio_stream<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl f
         }
     }
     Rx(rx)
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

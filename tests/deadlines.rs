@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use etcd_raw::concurrency::Session;
@@ -14,7 +12,7 @@ use etcd_raw::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
 use etcd_raw::pb::v3lockpb::{lock_client::LockClient, LockRequest};
 use etcd_raw::testkit::{self, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
-use support::{shared_client, TestResult};
+use support::{shared_client, Captured, TestResult};
 
 /// How late a failing call may return after its deadline.
 const SLACK: Duration = Duration::from_millis(150);
@@ -143,23 +141,6 @@ async fn a_raw_lock_gives_up_at_its_request_deadline() -> TestResult {
     client.revoke(holder.id()).await?;
     client.revoke(waiter.id()).await?;
     Ok(())
-}
-
-/// A `tracing` writer that keeps what it is given.
-#[derive(Clone, Default)]
-struct Captured(Arc<StdMutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut held) = self.0.lock() {
-            held.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

@@ -281,8 +281,9 @@ pub(crate) struct DeadlineStream<Q, R> {
     received: bool,
     reopened: u32,
     refreshed: bool,
-    /// The token's generation when the current stream was opened.
-    token_generation: u64,
+    /// The token's generation the current stream opened with, set by the
+    /// opening future after any refresh.
+    token_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 enum Phase<R> {
@@ -309,7 +310,7 @@ where
             received: false,
             reopened: 0,
             refreshed: false,
-            token_generation: 0,
+            token_generation: Default::default(),
         }
     }
 
@@ -383,8 +384,9 @@ where
     fn open(&mut self, pause: Duration, refused: Option<Error>) {
         let transport = self.transport.clone();
         let (rpc, request) = (self.rpc, self.request.clone());
-        let generation = self.token_generation;
-        self.token_generation = transport.token().map_or(0, |t| t.generation);
+        let used = std::sync::atomic::Ordering::Relaxed;
+        let generation = self.token_generation.load(used);
+        let opened_with = self.token_generation.clone();
         // What is left of the deadline: the first poll set it.
         let left = self
             .deadline
@@ -394,6 +396,7 @@ where
             if let Some(refused) = refused {
                 transport.refresh_token_after(&refused, generation).await?;
             }
+            opened_with.store(transport.token().map_or(0, |t| t.generation), used);
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }

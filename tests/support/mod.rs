@@ -64,3 +64,20 @@ pub async fn enable_auth_with_alice(endpoint: &str) -> Result<Client, Box<dyn st
 pub fn key(prefix: &str, name: &str) -> Vec<u8> {
     format!("{prefix}{name}").into_bytes()
 }
+
+/// A `tracing` writer that keeps what it is given, to read back in a test.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut held) = self.0.lock() {
+            held.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
