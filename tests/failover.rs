@@ -280,11 +280,23 @@ async fn writes_and_reads_survive_kill_pause_and_restart_of_leader_and_member_in
             *sent.entry(marker).or_insert(0) += n;
         }
     }
+    // A write refused with NoLeader was not applied and goes to the next
+    // member (etcd checks for a leader before it proposes anything), so
+    // its bytes can pass the proxies twice. What must never happen is a
+    // write applied twice: every resent one is stored once, at version 1.
     let twice: Vec<_> = sent.iter().filter(|(_, &n)| n > 1).collect();
+    for (marker, n) in &twice {
+        let digits = marker.trim_matches(|c| c == 'w' || c == 'v' || c == '#');
+        let (task, seq) = digits.split_at(2);
+        let key = format!("{prefix}t{}/{seq}", task.trim_start_matches('0').parse::<usize>().unwrap_or(0));
+        let got = direct.get(key.clone()).timeout(Duration::from_secs(5)).await?;
+        let version = got.kvs().first().map_or(0, |kv| kv.version);
+        assert!(version <= 1, "{marker} sent {n} times and applied {version} times ({key})");
+    }
     let (slowest, deadline, what) = &stats.slowest;
     eprintln!(
         "fault run (etcd {:?}): faults: {}; writes acknowledged: {}, outcome unknown: {}, definite failures: {}, \
-         lost: {}, sent twice: {}; reads ok: {}, failed: {}; slowest call: {what} {slowest:?} vs deadline {deadline:?}",
+         lost: {}, sent again after a definite refusal (applied once): {}; reads ok: {}, failed: {}; slowest call: {what} {slowest:?} vs deadline {deadline:?}",
         support::etcd_version(),
         faults.join(", "),
         stats.acked.len(),
@@ -296,7 +308,6 @@ async fn writes_and_reads_survive_kill_pause_and_restart_of_leader_and_member_in
         stats.read_failures.len(),
     );
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
-    assert!(twice.is_empty(), "writes sent twice: {twice:?}");
     assert!(stats.read_failures.is_empty(), "reads failed: {:?}", stats.read_failures);
     assert!(stats.late.is_empty(), "calls past their deadline: {:?}", stats.late);
     assert!(stats.acked.len() > 100, "too few writes acknowledged: {}", stats.acked.len());
