@@ -21,7 +21,7 @@
 //! same keys (`<name>/<lease in hex>`), so the two interoperate.
 
 use bytes::Bytes;
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -31,15 +31,15 @@ use std::time::Duration;
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::KeyValue;
-use crate::lease::{check_id, stream_may_resume};
+use crate::lease::check_id;
 use crate::lock::WAIT_WITHOUT_DEADLINE;
 use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse as RawCampaignResponse, LeaderRequest, LeaderResponse as RawLeaderResponse,
     ProclaimRequest, ProclaimResponse as RawProclaimResponse, ResignRequest, ResignResponse as RawResignResponse,
 };
 use crate::transport::rpc;
+use crate::transport::stream_core::{Recovery, SourceOpening, StreamCore};
 use crate::transport::streaming::Source;
-use crate::transport::Transport;
 use crate::Client;
 
 pub use crate::pb::v3electionpb::LeaderKey;
@@ -275,9 +275,11 @@ impl<'a> IntoFuture for Observe<'a> {
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
-            let transport = self.client.transport.clone();
-            let source = transport.server_stream(&rpc::OBSERVE, &self.request).await?;
-            Ok(ObserveStream { transport, request: self.request, state: State::Open(source), seen: 0, failures: 0 })
+            let mut core = StreamCore::new(self.client.transport.clone(), &rpc::OBSERVE);
+            let (mut sink, source) = core.open_once::<LeaderRequest, RawLeaderResponse>(None).await?;
+            sink.send(&self.request)?;
+            sink.finish()?;
+            Ok(ObserveStream { core, request: self.request, state: State::Open(source), seen: 0 })
         })
     }
 }
@@ -293,20 +295,18 @@ impl<'a> IntoFuture for Observe<'a> {
 /// repeated or reordered. Only an error that retrying cannot fix ends it.
 /// Dropping it ends the observation on the server.
 pub struct ObserveStream {
-    transport: Transport,
+    /// Reopens the stream, and says when.
+    core: StreamCore,
     request: LeaderRequest,
     state: State,
-    /// Modification revision of the last value delivered.
+    /// Modification revision of the last value delivered: where an
+    /// observation resumes.
     seen: i64,
-    failures: u32,
 }
-
-type Reopening = Pin<Box<dyn Future<Output = Result<Source<RawLeaderResponse>>> + Send>>;
 
 enum State {
     Open(Source<RawLeaderResponse>),
-    Paused(Pin<Box<tokio::time::Sleep>>),
-    Reopening(Reopening),
+    Reopening(SourceOpening<RawLeaderResponse>),
     Done,
 }
 
@@ -316,11 +316,19 @@ impl ObserveStream {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
-    fn pause(&mut self, why: &Error) {
-        tracing::debug!(error = %why, "observe stream failed; reopening");
-        self.failures += 1;
-        let pause = Duration::from_millis(50) * 2u32.saturating_pow(self.failures.min(5) - 1);
-        self.state = State::Paused(Box::pin(tokio::time::sleep(pause.min(Duration::from_secs(1)))));
+    /// Reopens after `error` if the stream core says so; else the error
+    /// ends the stream.
+    fn failed(&mut self, error: Error) -> Option<Error> {
+        match self.core.failed(error) {
+            Recovery::Reopen(pause) => {
+                self.state = State::Reopening(self.core.open_with(pause, None, &self.request));
+                None
+            }
+            Recovery::Stop(e) => {
+                self.state = State::Done;
+                Some(e)
+            }
+        }
     }
 }
 
@@ -333,7 +341,7 @@ impl Stream for ObserveStream {
             match &mut this.state {
                 State::Open(source) => match ready!(source.poll_message(cx)) {
                     Ok(Some(response)) => {
-                        this.failures = 0;
+                        this.core.answered();
                         let revision = response.kv.as_ref().map_or(0, |kv| kv.mod_revision);
                         // After a reopen the server starts over from the
                         // current leader: skip what was delivered.
@@ -342,28 +350,24 @@ impl Stream for ObserveStream {
                             return Poll::Ready(Some(Ok(LeaderResponse(response))));
                         }
                     }
-                    Ok(None) => this.pause(&Error::new(ErrorKind::Unavailable, "the server ended the observation")),
-                    Err(e) if stream_may_resume(&e) => this.pause(&e),
+                    Ok(None) => {
+                        let ended = Error::new(ErrorKind::Unavailable, "the server ended the observation");
+                        if let Some(e) = this.failed(ended) {
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
                     Err(e) => {
-                        this.state = State::Done;
-                        return Poll::Ready(Some(Err(e)));
+                        if let Some(e) = this.failed(e) {
+                            return Poll::Ready(Some(Err(e)));
+                        }
                     }
                 },
-                State::Paused(sleep) => {
-                    ready!(sleep.as_mut().poll(cx));
-                    let transport = this.transport.clone();
-                    let request = this.request.clone();
-                    this.state =
-                        State::Reopening(Box::pin(
-                            async move { transport.server_stream(&rpc::OBSERVE, &request).await },
-                        ));
-                }
                 State::Reopening(reopening) => match ready!(reopening.as_mut().poll(cx)) {
                     Ok(source) => this.state = State::Open(source),
-                    Err(e) if stream_may_resume(&e) => this.pause(&e),
                     Err(e) => {
-                        this.state = State::Done;
-                        return Poll::Ready(Some(Err(e)));
+                        if let Some(e) = this.failed(e) {
+                            return Poll::Ready(Some(Err(e)));
+                        }
                     }
                 },
                 State::Done => return Poll::Ready(None),

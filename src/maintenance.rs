@@ -33,6 +33,7 @@ use crate::pb::etcdserverpb::{
 };
 use crate::transport::calls::unary_call;
 use crate::transport::rpc;
+use crate::transport::stream_core::StreamCore;
 use crate::transport::streaming::Source;
 use crate::Client;
 
@@ -350,14 +351,16 @@ impl<'a> IntoFuture for MoveLeader<'a> {
             let timeout = self.options.timeout.unwrap_or(transport.request_timeout());
             let find = async {
                 let mut last = None;
-                for (index, endpoint) in transport.endpoints().iter().enumerate() {
+                // By identity: after auto-sync retires a member, positions in
+                // `endpoints()` no longer match the transport's.
+                for (id, endpoint) in transport.endpoint_ids() {
                     let status: Result<RawStatusResponse> =
-                        transport.unary_on(index, &rpc::STATUS, &StatusRequest {}, Some(timeout / 4)).await;
+                        transport.unary_on(id, &rpc::STATUS, &StatusRequest {}, Some(timeout / 4)).await;
                     match status {
                         Ok(status)
                             if status.leader != 0 && Some(status.leader) == status.header.map(|h| h.member_id) =>
                         {
-                            return Ok(index);
+                            return Ok(id);
                         }
                         Ok(_) => {}
                         Err(e) => {
@@ -410,17 +413,13 @@ impl<'a> IntoFuture for SnapshotCall<'a> {
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
             let transport = &self.client.transport;
-            let source = match &self.endpoint {
-                None => transport.server_stream(&rpc::SNAPSHOT, &SnapshotRequest {}).await?,
-                Some(endpoint) => {
-                    let index = transport.endpoint_index(endpoint)?;
-                    let (mut sink, source) =
-                        transport.open_stream_on::<SnapshotRequest, SnapshotResponse>(index, &rpc::SNAPSHOT).await?;
-                    sink.send(&SnapshotRequest {})?;
-                    sink.finish()?;
-                    source
-                }
+            let mut core = match &self.endpoint {
+                None => StreamCore::new(transport.clone(), &rpc::SNAPSHOT),
+                Some(endpoint) => StreamCore::on(transport.clone(), &rpc::SNAPSHOT, transport.endpoint_id(endpoint)?),
             };
+            let (mut sink, source) = core.open_once::<SnapshotRequest, SnapshotResponse>(None).await?;
+            sink.send(&SnapshotRequest {})?;
+            sink.finish()?;
             Ok(Snapshot { source, received: 0, remaining: None })
         })
     }

@@ -63,6 +63,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::{Compare, CompareOp, Delete};
+use crate::transport::Backoff;
 use crate::Client;
 
 /// Whether an idempotent step may simply be tried again.
@@ -72,6 +73,9 @@ fn transient(e: &Error) -> bool {
         || matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::DeadlineExceeded | ErrorKind::Canceled)
 }
 
+/// Pauses between tries of a recipe's step: 50 ms doubling to 1 s.
+const STEP_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+
 /// Runs an idempotent step until it succeeds or fails for good, backing
 /// off between tries. Callers bound it by their session's life.
 async fn retrying<T, F, R>(mut step: F) -> Result<T>
@@ -79,14 +83,14 @@ where
     F: FnMut() -> R,
     R: IntoFuture<Output = Result<T>>,
 {
-    let mut pause = Duration::from_millis(50);
+    let mut failures = 0;
     loop {
         match step().await {
             Ok(value) => return Ok(value),
             Err(e) if transient(&e) => {
                 tracing::debug!(error = %e, "recipe step failed; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
+                failures += 1;
+                tokio::time::sleep(STEP_BACKOFF.pause(failures)).await;
             }
             Err(e) => return Err(e),
         }

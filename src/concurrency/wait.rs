@@ -7,10 +7,7 @@ use std::time::Duration;
 use super::{retrying, session};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::{ResponseHeader, SortOrder, SortTarget};
-use crate::pb::etcdserverpb::watch_create_request::FilterType;
-use crate::pb::etcdserverpb::{watch_request, WatchCreateRequest, WatchRequest, WatchResponse};
-use crate::pb::mvccpb::event::EventType;
-use crate::transport::rpc;
+use crate::watch::EventType;
 use crate::Client;
 
 /// How long a waiter trusts one watch before reading again: covers a
@@ -60,40 +57,25 @@ fn gone(key: &Bytes) -> Error {
 }
 
 /// Returns once `key` is deleted at or after revision `from`, or when it is
-/// time to read again anyway (a recheck is due, the watch failed, or its
+/// time to read again anyway (a recheck is due, the watch ended, or its
 /// start was compacted); fails only on errors that reading again cannot
-/// fix.
+/// fix. The watch goes through the client's watch service, so it shares
+/// its stream, its recovery and its token refresh.
 async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
-    let request = WatchRequest {
-        request_union: Some(watch_request::RequestUnion::CreateRequest(WatchCreateRequest {
-            key,
-            start_revision: from,
-            filters: vec![FilterType::Noput as i32],
-            ..Default::default()
-        })),
-    };
     let watch = async {
-        let (mut sink, mut source) = client.transport.open_stream::<WatchRequest, WatchResponse>(&rpc::WATCH).await?;
-        sink.send(&request)?;
-        loop {
-            let response = source
-                .message()
-                .await?
-                .ok_or_else(|| Error::new(ErrorKind::Unavailable, "the server ended the watch"))?;
-            if response.canceled {
-                // Compacted past `from`: the caller's read tells the rest.
-                if response.compact_revision > 0 {
-                    return Ok(());
-                }
-                return Err(Error::from_watch_cancel_reason(&response.cancel_reason));
-            }
-            if response.events.iter().any(|event| event.r#type == EventType::Delete as i32) {
+        let mut watch = client.watch(key).start_revision(from).filter_put().await?;
+        while let Some(response) = watch.message().await {
+            if response?.events().iter().any(|event| event.event_type() == EventType::Delete) {
                 return Ok(());
             }
         }
+        // Ended without an error: the caller's read tells the rest.
+        Ok::<(), Error>(())
     };
     match tokio::time::timeout(RECHECK_EVERY, watch).await {
         Err(_) | Ok(Ok(())) => Ok(()),
+        // Compacted past `from`: the caller's read tells the rest.
+        Ok(Err(e)) if e.kind() == ErrorKind::Compacted => Ok(()),
         Ok(Err(e)) if super::transient(&e) => {
             tracing::debug!(error = %e, "waiter's watch failed; reading again");
             tokio::time::sleep(AFTER_FAILURE).await;

@@ -9,8 +9,8 @@ use futures_core::Stream;
 use super::{GetResponse, KeyValue, ResponseHeader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, RangeStreamResponse};
+use crate::transport::deadline_stream::DeadlineStream;
 use crate::transport::rpc;
-use crate::transport::streaming::DeadlineStream;
 use crate::Client;
 
 /// A range read as a [`Stream`] of [`GetPage`]s, from

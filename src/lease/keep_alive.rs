@@ -15,6 +15,7 @@ use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{LeaseKeepAliveRequest, LeaseKeepAliveResponse as RawLeaseKeepAliveResponse};
 use crate::transport::rpc;
+use crate::transport::stream_core::{Recovery, StreamCore};
 use crate::transport::{deadline_after, Transport};
 use crate::Client;
 
@@ -216,16 +217,16 @@ impl<'a> IntoFuture for KeepAliveOnce<'a> {
     }
 }
 
-/// One renewal on a stream of its own (as Go does), tried on each endpoint
-/// in turn while the failure is the connection's: renewing twice is
-/// harmless.
+/// One renewal on a stream of its own (as Go does), reopened through the
+/// stream core while it says so (renewing twice is harmless), with a fresh
+/// token when the server refused the last.
 async fn renew_once(transport: &Transport, id: i64) -> Result<RawLeaseKeepAliveResponse> {
-    let mut last = None;
-    for _ in 0..transport.endpoint_count().max(1) {
+    let mut core = StreamCore::new(transport.clone(), &rpc::LEASE_KEEP_ALIVE);
+    let mut pause = Duration::ZERO;
+    loop {
+        let opening = core.open::<LeaseKeepAliveRequest, RawLeaseKeepAliveResponse>(pause, None);
         let attempt = async {
-            let (mut sink, mut source) = transport
-                .open_stream::<LeaseKeepAliveRequest, RawLeaseKeepAliveResponse>(&rpc::LEASE_KEEP_ALIVE)
-                .await?;
+            let (mut sink, mut source) = opening.await?;
             sink.send(&LeaseKeepAliveRequest { id })?;
             let answer = source.message().await?;
             let _ = sink.finish();
@@ -236,9 +237,10 @@ async fn renew_once(transport: &Transport, id: i64) -> Result<RawLeaseKeepAliveR
                 return Err(not_found(id, "it expired or was revoked (the server answered TTL 0)"))
             }
             Ok(response) => return Ok(response),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e),
+            Err(e) => match core.failed(e) {
+                Recovery::Reopen(next) => pause = next,
+                Recovery::Stop(e) => return Err(e),
+            },
         }
     }
-    Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")))
 }

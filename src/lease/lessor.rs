@@ -10,7 +10,8 @@
 //!   so it cannot expire earlier than we say (short of a server bug);
 //! - a request unanswered for a quarter of the TTL (0.5 s to 2 s) means a
 //!   hung member: the stream is dropped and reopened on the next endpoint,
-//!   and so is a broken one, at once, then with backoff up to 0.5 s.
+//!   and so is a broken one, as the stream core decides (one quick pass
+//!   over the endpoints, then backoff up to 0.5 s).
 //!
 //! The task runs while at least one lease is held and ends by itself after
 //! the last holder is dropped.
@@ -25,20 +26,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, Sleep};
 
-use super::{not_found, stream_may_resume};
+use super::not_found;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{LeaseKeepAliveRequest, LeaseKeepAliveResponse as RawLeaseKeepAliveResponse};
 use crate::transport::rpc;
+use crate::transport::stream_core::{Opening, Recovery, StreamCore};
 use crate::transport::streaming::{Sink, Source};
-use crate::transport::{later, Transport};
+use crate::transport::{later, Backoff, Transport};
 
-/// Opening a stream on one endpoint may take this long in the first pass
-/// over the endpoints; a hung endpoint must not hold up the others.
-const QUICK_OPEN: Duration = Duration::from_secs(1);
-/// ... and this long once every endpoint failed quickly.
-const PATIENT_OPEN: Duration = Duration::from_secs(3);
-/// Longest pause between attempts to open a stream.
-const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// Pauses between attempts to open a stream: short, since a lease's TTL
+/// may be a few seconds.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
 /// The task looks at its holders at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
@@ -189,15 +187,12 @@ impl Entry {
     }
 }
 
-type Opening =
-    Pin<Box<dyn Future<Output = Result<(Sink<LeaseKeepAliveRequest>, Source<RawLeaseKeepAliveResponse>)>> + Send>>;
-
 enum Link {
     /// No stream; open one at `retry_at`.
     Down {
         retry_at: Instant,
     },
-    Opening(Opening),
+    Opening(Opening<LeaseKeepAliveRequest, RawLeaseKeepAliveResponse>),
     Up {
         sink: Sink<LeaseKeepAliveRequest>,
         source: Source<RawLeaseKeepAliveResponse>,
@@ -212,22 +207,14 @@ enum Event {
 }
 
 struct Task {
-    transport: Transport,
+    /// Opens the stream, and says when to open it again.
+    core: StreamCore,
     inbox: mpsc::UnboundedReceiver<Command>,
     slot: Arc<Mutex<Option<mpsc::UnboundedSender<Command>>>>,
     leases: HashMap<i64, Entry>,
     link: Link,
-    /// The endpoint the next stream opens on; moves on after each failure.
-    endpoint: usize,
-    /// Failures since the last answer, for backoff.
-    failures: u32,
     /// Why the last stream failed, to explain a lease lost meanwhile.
     last_error: Option<Error>,
-    /// The auth token generation the current stream opened with (set by the
-    /// opening future, after any refresh), and a refusal of it to answer
-    /// with a fresh token before reopening.
-    token_generation: Arc<std::sync::atomic::AtomicU64>,
-    stale_token: Option<Error>,
 }
 
 impl Task {
@@ -236,21 +223,13 @@ impl Task {
         inbox: mpsc::UnboundedReceiver<Command>,
         slot: Arc<Mutex<Option<mpsc::UnboundedSender<Command>>>>,
     ) -> Task {
-        // Spread clients over the members rather than all starting on the first.
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let start = std::process::id() as usize + nanos as usize;
-        let endpoint = start % transport.endpoint_count().max(1);
         Task {
-            transport,
+            core: StreamCore::new(transport, &rpc::LEASE_KEEP_ALIVE).with_backoff(BACKOFF),
             inbox,
             slot,
             leases: HashMap::new(),
             link: Link::Down { retry_at: Instant::now() },
-            endpoint,
-            failures: 0,
             last_error: None,
-            token_generation: Arc::default(),
-            stale_token: None,
         }
     }
 
@@ -398,28 +377,7 @@ impl Task {
         if retry_at > now {
             return;
         }
-        let count = self.transport.endpoint_count().max(1);
-        let index = self.endpoint % count;
-        let patience = if (self.failures as usize) < count { QUICK_OPEN } else { PATIENT_OPEN };
-        let transport = self.transport.clone();
-        let used = std::sync::atomic::Ordering::Relaxed;
-        let stale = self.stale_token.take().map(|e| (e, self.token_generation.load(used)));
-        let opened_with = self.token_generation.clone();
-        self.link = Link::Opening(Box::pin(async move {
-            if let Some((refused, generation)) = stale {
-                // One Authenticate, shared with every other call of the client.
-                transport.refresh_token_after(&refused, generation).await?;
-            }
-            // Read after the refresh: the token this stream will carry.
-            opened_with.store(transport.token().map_or(0, |t| t.generation), used);
-            match tokio::time::timeout(patience, transport.open_stream_on(index, &rpc::LEASE_KEEP_ALIVE)).await {
-                Ok(opened) => opened,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Unavailable,
-                    format!("opening a keepalive stream on endpoint {index} took longer than {patience:?}"),
-                )),
-            }
-        }));
+        self.link = Link::Opening(self.core.open(Duration::ZERO, None));
     }
 
     /// Sends the renewals that are due.
@@ -443,7 +401,7 @@ impl Task {
     }
 
     fn answer(&mut self, response: RawLeaseKeepAliveResponse) {
-        self.failures = 0;
+        self.core.answered();
         let id = response.id;
         let Some(entry) = self.leases.get_mut(&id) else { return };
         let sent = entry.in_flight.pop_front();
@@ -467,30 +425,24 @@ impl Task {
 
     /// Drops the stream and plans the next one, on the next endpoint.
     fn reset(&mut self, error: Error, now: Instant) {
-        tracing::debug!(error = %error, "lease keepalive stream failed; reopening");
-        if error.wants_token_refresh() && self.transport.token().is_some() {
-            self.stale_token = Some(error.clone());
-        }
-        let count = self.transport.endpoint_count().max(1) as u32;
-        self.failures += 1;
-        self.endpoint = self.endpoint.wrapping_add(1);
-        // One quick pass over every endpoint, then back off.
-        let pause = if self.failures <= count {
-            Duration::ZERO
-        } else {
-            (Duration::from_millis(50) * 2u32.saturating_pow((self.failures - count).min(8))).min(MAX_BACKOFF)
-        };
-        self.link = Link::Down { retry_at: now + pause };
-        if !stream_may_resume(&error) && self.stale_token.is_none() {
-            // Retrying cannot fix this (auth, protocol): a caller still
-            // waiting for its first answer hears it now, not at its deadline.
-            let starting: Vec<i64> = self.leases.iter().filter(|(_, e)| e.ttl.is_none()).map(|(&id, _)| id).collect();
-            for id in starting {
-                if let Some(entry) = self.leases.remove(&id) {
-                    entry.lose(error.clone());
+        let pause = match self.core.failed(error.clone()) {
+            Recovery::Reopen(pause) => pause,
+            Recovery::Stop(error) => {
+                // Retrying cannot fix this (auth, protocol): a caller still
+                // waiting for its first answer hears it now, not at its
+                // deadline. Leases already alive keep trying until their
+                // TTL runs out, in case the cause passes.
+                let starting: Vec<i64> =
+                    self.leases.iter().filter(|(_, e)| e.ttl.is_none()).map(|(&id, _)| id).collect();
+                for id in starting {
+                    if let Some(entry) = self.leases.remove(&id) {
+                        entry.lose(error.clone());
+                    }
                 }
+                self.core.pause()
             }
-        }
+        };
+        self.link = Link::Down { retry_at: later(now, pause) };
         for entry in self.leases.values_mut() {
             // Their answers will not come: ask again on the new stream.
             if !entry.in_flight.is_empty() {

@@ -111,9 +111,3 @@ pub(crate) fn check_id(id: i64) -> Result<()> {
 pub(crate) fn not_found(id: i64, why: &str) -> Error {
     Error::new(ErrorKind::LeaseNotFound, format!("etcdserver: requested lease not found: lease {id:x} ({why})"))
 }
-
-/// Whether a failed stream is worth opening again: lost connections,
-/// members stopping or without a leader, and the server cancelling it.
-pub(crate) fn stream_may_resume(e: &Error) -> bool {
-    e.is_retryable() || matches!(e.kind(), ErrorKind::Canceled | ErrorKind::DeadlineExceeded)
-}

@@ -19,8 +19,8 @@ macro_rules! unary_call {
                     // A call made with `on` goes to its endpoint only.
                     let raw = match self.endpoint.as_deref() {
                         Some(endpoint) => {
-                            let index = transport.endpoint_index(endpoint)?;
-                            transport.unary_on(index, &$rpc, &self.request, self.options.timeout).await?
+                            let id = transport.endpoint_id(endpoint)?;
+                            transport.unary_on(id, &$rpc, &self.request, self.options.timeout).await?
                         }
                         None => transport.unary(&$rpc, &self.request, self.options.timeout).await?,
                     };

@@ -9,14 +9,16 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::backoff::Backoff;
+use super::policy::{self, Decision, Failure, Rule};
 use super::rpc;
 use super::{Shared, Transport};
 use crate::error::ErrorKind;
 use crate::pb::etcdserverpb::{StatusRequest, StatusResponse};
 
-/// First pause before probing an endpoint again; doubled per failed probe.
-const PROBE_BACKOFF: Duration = Duration::from_millis(100);
-const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Pauses before probing an endpoint again: 100 ms doubling to 5 s, with
+/// jitter so clients do not probe a recovering member in lockstep.
+const PROBE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).jittered();
 /// Deadline of the Status call that proves an endpoint can serve.
 const PROBE_RPC_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -164,14 +166,13 @@ impl Transport {
             self.once(index, &connection, &rpc::STATUS, &StatusRequest {}, PROBE_RPC_TIMEOUT).await;
         match status {
             Ok(status) => status.leader != 0,
-            Err(e) => matches!(
-                e.kind(),
-                ErrorKind::PermissionDenied
-                    | ErrorKind::InvalidAuthToken
-                    | ErrorKind::UserEmpty
-                    | ErrorKind::AuthOldRevision
-                    | ErrorKind::Unauthenticated
-            ),
+            // A member that refuses the probe for a reason the retry rule
+            // would not send a call elsewhere for (auth, say) can serve.
+            Err(e) => {
+                !matches!(e.kind(), ErrorKind::Protocol | ErrorKind::DeadlineExceeded | ErrorKind::Canceled)
+                    && e.grpc_code().is_some()
+                    && !matches!(policy::decide(Failure::Status(e), Rule::unary(&rpc::STATUS)), Decision::Next(_))
+            }
         }
     }
 }
@@ -179,7 +180,7 @@ impl Transport {
 async fn probe_loop(shared: Weak<Shared>, index: usize) {
     loop {
         let pause = match shared.upgrade() {
-            Some(shared) => backoff(shared.slots[index].health.failures.load(Ordering::Relaxed)),
+            Some(shared) => PROBE_BACKOFF.pause(shared.slots[index].health.failures.load(Ordering::Relaxed) + 1),
             None => return,
         };
         tokio::time::sleep(pause).await;
@@ -206,29 +207,9 @@ async fn probe_loop(shared: Weak<Shared>, index: usize) {
     }
 }
 
-/// `PROBE_BACKOFF * 2^failures`, at most `PROBE_BACKOFF_MAX`, with ±20 %
-/// jitter so clients do not probe a recovering member in lockstep.
-fn backoff(failures: u32) -> Duration {
-    let base = PROBE_BACKOFF.saturating_mul(1u32 << failures.min(16)).min(PROBE_BACKOFF_MAX);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    // A cheap hash of the clock: enough spread, no dependency.
-    let spread = (nanos.wrapping_mul(2_654_435_761) >> 8) % 401; // 0..=400
-    base.mul_f64(0.8 + f64::from(spread) / 1000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_to_its_cap_with_jitter() {
-        let first = backoff(0);
-        assert!(first >= PROBE_BACKOFF.mul_f64(0.8) && first <= PROBE_BACKOFF.mul_f64(1.2), "{first:?}");
-        let later = backoff(3);
-        assert!(later >= Duration::from_millis(640) && later <= Duration::from_millis(960), "{later:?}");
-        let capped = backoff(40);
-        assert!(capped <= PROBE_BACKOFF_MAX.mul_f64(1.2), "{capped:?}");
-    }
 
     #[test]
     fn health_flags() {

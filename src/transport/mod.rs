@@ -13,8 +13,10 @@
 //! - `tls.rs`: rustls setup and TLS error wording (feature `tls`).
 
 mod auth;
+mod backoff;
 pub(crate) mod calls;
 pub(crate) mod connection;
+pub(crate) mod deadline_stream;
 pub(crate) mod endpoint;
 pub(crate) mod grpc;
 mod health;
@@ -22,6 +24,7 @@ mod policy;
 mod raw;
 pub(crate) mod rpc;
 mod slots;
+pub(crate) mod stream_core;
 pub(crate) mod streaming;
 mod sync;
 mod tls;
@@ -38,10 +41,12 @@ use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use auth::TokenState;
+pub(crate) use backoff::Backoff;
 use connection::{Connection, ConnectionSettings};
 use endpoint::Endpoint;
 use health::Reason;
 pub use raw::{RawBody, RawChannel};
+pub(crate) use slots::EndpointId;
 use slots::{Slot, Slots};
 use tls::Tls;
 
@@ -183,15 +188,26 @@ impl Transport {
         self.shared.slots.iter().filter(|s| !s.health.is_retired()).map(|s| s.endpoint.original.clone()).collect()
     }
 
-    /// The index of `endpoint` among the client's endpoints: the same text,
-    /// or the same host and port.
-    pub(crate) fn endpoint_index(&self, endpoint: &str) -> Result<usize> {
+    /// The endpoints in use with their identities, for calls that visit
+    /// each member in turn.
+    pub(crate) fn endpoint_ids(&self) -> Vec<(EndpointId, String)> {
         let slots = &self.shared.slots;
-        if let Some(index) = slots.iter().position(|s| s.endpoint.original == endpoint && !s.health.is_retired()) {
-            return Ok(index);
+        (0..slots.len())
+            .filter(|&i| !slots[i].health.is_retired())
+            .map(|i| (EndpointId(i), slots[i].endpoint.original.clone()))
+            .collect()
+    }
+
+    /// The identity of `endpoint` among the client's endpoints: the same
+    /// text, or the same host and port.
+    pub(crate) fn endpoint_id(&self, endpoint: &str) -> Result<EndpointId> {
+        let slots = &self.shared.slots;
+        let live = |i: &usize| !slots[*i].health.is_retired();
+        if let Some(index) = (0..slots.len()).filter(live).find(|&i| slots[i].endpoint.original == endpoint) {
+            return Ok(EndpointId(index));
         }
         let wanted = Endpoint::parse(endpoint, self.shared.tls.is_some())?;
-        slots.iter().position(|s| s.is(&wanted) && !s.health.is_retired()).ok_or_else(|| {
+        (0..slots.len()).filter(live).find(|&i| slots[i].is(&wanted)).map(EndpointId).ok_or_else(|| {
             Error::invalid_argument(format!(
                 "{endpoint:?} is not one of this client's endpoints ({})",
                 self.endpoints().join(", ")
@@ -214,10 +230,26 @@ impl Transport {
             .unwrap_or(start)
     }
 
+    /// The endpoint after `index` in the rotation, for failing over: the
+    /// next one that is up, else the next one still a member.
+    fn next_after(&self, index: usize) -> usize {
+        let slots = &self.shared.slots;
+        let walk = || (1..=slots.len()).map(|step| (index + step) % slots.len());
+        walk()
+            .find(|&i| !slots[i].health.is_down())
+            .or_else(|| walk().find(|&i| !slots[i].health.is_retired()))
+            .unwrap_or(index)
+    }
+
+    /// How many endpoints are members (not retired).
+    fn live_endpoint_count(&self) -> usize {
+        self.shared.slots.iter().filter(|s| !s.health.is_retired()).count().max(1)
+    }
+
     /// The live connection to endpoint `index`, dialing one if needed
-    /// (bounded by the dial timeout). An endpoint out of the rotation is
+    /// (waiting for it at most `wait`). An endpoint out of the rotation is
     /// not dialed here (its prober does that) unless every one is out.
-    async fn connection(&self, index: usize) -> Result<Connection> {
+    async fn connection_for_stream(&self, index: usize, wait: Duration) -> Result<Connection> {
         let slot = &self.shared.slots[index];
         if slot.health.is_retired() || (slot.health.is_down() && !self.all_down()) {
             return slot.live().ok_or_else(|| {
@@ -228,7 +260,7 @@ impl Transport {
                 .with_endpoint(slot.endpoint.original.clone())
             });
         }
-        self.connection_within(index, self.shared.dial_timeout).await
+        self.connection_within(index, wait).await
     }
 
     /// The live connection to endpoint `index`. Without one, starts a dial

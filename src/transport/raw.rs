@@ -105,7 +105,7 @@ impl Transport {
             let index = (first + step) % slots;
             let endpoint = self.endpoint_name(index).to_string();
             trace.span.record("endpoint", endpoint.as_str());
-            let connection = match self.connection(index).await {
+            let connection = match self.connection_for_stream(index, self.shared.dial_timeout).await {
                 Ok(connection) => connection,
                 Err(e) => {
                     last = Some(e);

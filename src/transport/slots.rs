@@ -15,6 +15,14 @@ use crate::error::Error;
 /// four times the ones it was given: auto-sync adds members as they join.
 const MIN_CAPACITY: usize = 64;
 
+/// An endpoint's stable identity: its place in the append-only list,
+/// valid for the client's life whatever auto-sync retires or adds. Only
+/// the transport makes one, so a position in some other list (such as
+/// [`Transport::endpoints`](super::Transport::endpoints), which leaves out
+/// retired endpoints) cannot be passed for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EndpointId(pub(super) usize);
+
 /// One endpoint, its connection if any, and its health.
 pub(super) struct Slot {
     pub(super) endpoint: Endpoint,

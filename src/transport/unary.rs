@@ -12,16 +12,17 @@ use http::HeaderValue;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::backoff::Backoff;
 use super::connection::Connection;
 use super::grpc;
 use super::health::Reason;
-use super::policy::{self, Decision, Failure};
+use super::policy::{self, Decision, Failure, LearnerPass, Rule};
 use super::rpc::{self, Rpc};
-use super::{deadline_after, later, Transport};
+use super::{deadline_after, later, EndpointId, Transport};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Pause after every endpoint failed once, before the next round.
-const ROUND_BACKOFF: Duration = Duration::from_millis(50);
+const ROUND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
 /// How long a call waits for a dial to an endpoint before it tries the
 /// next one (the dial goes on in the background).
 const DIAL_WAIT: Duration = Duration::from_secs(1);
@@ -54,7 +55,7 @@ impl Transport {
     /// Like [`unary`](Self::unary), to endpoint `index` only.
     pub(crate) async fn unary_on<Q, R>(
         &self,
-        index: usize,
+        endpoint: EndpointId,
         rpc: &'static Rpc,
         request: &Q,
         timeout: Option<Duration>,
@@ -63,7 +64,7 @@ impl Transport {
         Q: prost::Message + std::fmt::Debug,
         R: prost::Message + Default + std::fmt::Debug,
     {
-        self.call(rpc, request, timeout, Target::One(index), true).await
+        self.call(rpc, request, timeout, Target::One(endpoint.0), true).await
     }
 
     /// One call: attempts on `target` until one succeeds, the retry rule
@@ -145,8 +146,9 @@ impl Transport {
             Target::Any => (self.pick(), slots),
             Target::One(index) => (index, 1),
         };
-        let mut round = 0usize;
+        let mut round = 0u32;
         let mut refreshed = false;
+        let mut learners = LearnerPass::default();
         loop {
             let mut last = None;
             let mut step = 0;
@@ -184,7 +186,7 @@ impl Transport {
                     }
                     Err(e) => Failure::NotSent(e),
                 };
-                let err = match policy::decide(failure, rpc.repeatable, rpc.no_leader_is_definite()) {
+                let err = match policy::decide(failure, Rule::unary(rpc)) {
                     Decision::Next(e) => e,
                     Decision::Refresh(e) if with_token && !refreshed && self.shared.auth.is_some() => {
                         refreshed = true;
@@ -193,8 +195,12 @@ impl Transport {
                         // The same endpoint again, with the new token.
                         continue;
                     }
-                    Decision::Refresh(e) | Decision::Fail(e) => return Err(e),
+                    Decision::Refresh(e) | Decision::Stop(e) => return Err(e),
                 };
+                if learners.all_learners(&err, if span == 1 { 1 } else { self.live_endpoint_count() }) {
+                    // Only learners answer: no round will find a voter.
+                    return Err(err);
+                }
                 if policy::leaderless(&err) {
                     self.mark_down(index, Reason::NoLeader);
                 }
@@ -205,7 +211,7 @@ impl Transport {
             round += 1;
             // Every endpoint failed; wait a little (longer each round) and
             // go round again until the deadline ends the call.
-            let pause = ROUND_BACKOFF * (round.min(10) as u32);
+            let pause = ROUND_BACKOFF.pause(round);
             if later(Instant::now(), pause) >= deadline {
                 return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")));
             }

@@ -25,12 +25,9 @@ use crate::pb::etcdserverpb::{
     WatchCancelRequest, WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse as RawResponse,
 };
 use crate::transport::rpc;
+use crate::transport::stream_core::{Recovery, StreamCore};
 use crate::transport::streaming::{Sink, Source};
 use crate::transport::Transport;
-
-/// First and longest pause between attempts to reopen the stream.
-const BACKOFF_FIRST: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Commands handled before queued requests are sent.
 const COMMAND_BURST: usize = 512;
@@ -142,35 +139,22 @@ enum Wake {
 }
 
 struct Hub {
-    transport: Transport,
+    /// Opens the stream, and says when to open it again.
+    core: StreamCore,
     groups: Groups,
     conn: Option<Conn>,
     next_id: i64,
-    failures: u32,
     retry_at: Option<Instant>,
-    /// The auth token generation the current stream was opened with, and a
-    /// refusal of it that must be answered with a fresh token.
-    token_generation: u64,
-    stale_token: Option<Error>,
-    last_refresh: Option<Instant>,
 }
-
-/// A re-create refused for permission soon after a token refresh is a
-/// real refusal, not a stale token.
-const REFRESH_HOLD: Duration = Duration::from_secs(5);
 
 impl Hub {
     fn new(transport: Transport) -> Hub {
         Hub {
-            transport,
+            core: StreamCore::new(transport, &rpc::WATCH),
             groups: Groups::default(),
             conn: None,
             next_id: 1,
-            failures: 0,
             retry_at: None,
-            token_generation: 0,
-            stale_token: None,
-            last_refresh: None,
         }
     }
 
@@ -231,17 +215,10 @@ impl Hub {
         self.groups.wants_stream()
     }
 
+    /// Opens a stream and creates every watch on it again, each from its
+    /// own resume point (the groups know it).
     async fn connect(&mut self) {
-        if self.stale_token.take().is_some() {
-            // Shared with every other call of the client: one Authenticate.
-            self.last_refresh = Some(Instant::now());
-            if let Err(e) = self.transport.refresh_token(self.token_generation).await {
-                self.schedule_retry(&e);
-                return;
-            }
-        }
-        self.token_generation = self.transport.token().map_or(0, |t| t.generation);
-        match self.transport.open_stream::<WatchRequest, RawResponse>(&rpc::WATCH).await {
+        match self.core.open::<WatchRequest, RawResponse>(Duration::ZERO, None).await {
             Ok((sink, source)) => {
                 tracing::debug!(endpoint = source.endpoint(), watches = self.groups.handles(), "watch stream opened");
                 self.conn = Some(Conn { sink, source, pending_creates: VecDeque::new(), answered: false });
@@ -250,32 +227,23 @@ impl Hub {
                     self.send_create(group);
                 }
             }
-            Err(e) => self.schedule_retry(&e),
+            Err(e) => self.lost(e),
         }
     }
 
-    fn schedule_retry(&mut self, error: &Error) {
-        self.failures = self.failures.saturating_add(1);
-        let backoff = BACKOFF_FIRST.saturating_mul(1 << self.failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
-        tracing::debug!(error = %error, ?backoff, "watch stream unavailable; retrying");
-        self.retry_at = Some(Instant::now() + backoff);
-    }
-
-    /// The stream failed: every watch will be re-created on a new one,
-    /// unless the failure is one no retry can fix.
+    /// The stream failed (or did not open): every watch is re-created on a
+    /// new one, unless the stream core says no reopening can help.
     fn lost(&mut self, error: Error) {
-        if error.wants_token_refresh() && self.transport.token().is_some() {
-            self.stale_token = Some(error.clone());
-        }
         self.conn = None;
         self.groups.stream_lost();
-        let halting =
-            matches!(error.kind(), ErrorKind::Unimplemented | ErrorKind::PermissionDenied | ErrorKind::AuthFailed);
-        if halting && self.stale_token.is_none() {
-            self.groups.end_all(&error);
-            return;
+        match self.core.failed(error) {
+            Recovery::Reopen(pause) => self.retry_at = Some(Instant::now() + pause),
+            Recovery::Stop(e) => {
+                tracing::debug!(error = %e, "watch stream cannot be reopened; ending its watches");
+                self.retry_at = None;
+                self.groups.end_all(&e);
+            }
         }
-        self.schedule_retry(&error);
     }
 
     /// Queues a request; [`flush`](Self::flush) sends what is queued.
@@ -348,7 +316,7 @@ impl Hub {
         if let Some(conn) = self.conn.as_mut() {
             if !conn.answered {
                 conn.answered = true;
-                self.failures = 0;
+                self.core.answered();
             }
         }
         let header = response.header.unwrap_or_default();
@@ -392,16 +360,14 @@ impl Hub {
     /// A create refused because the stream's token went stale: the stream
     /// is reopened with a fresh token instead of ending the watch. etcd
     /// reports an expired token on a re-create as PermissionDenied (it sees
-    /// no user), so that counts too unless a refresh just happened.
+    /// no user), so that counts too, unless the token is fresh (the core
+    /// then declines).
     fn stale_token_refused(&mut self, group: u64, error: &Error) -> bool {
         let suspect = error.wants_token_refresh()
-            || (self.groups.is_recreate(group)
-                && error.kind() == ErrorKind::PermissionDenied
-                && self.last_refresh.is_none_or(|at| at.elapsed() > REFRESH_HOLD));
-        if !suspect || self.transport.token().is_none() || self.stale_token.is_some() {
+            || (self.groups.is_recreate(group) && error.kind() == ErrorKind::PermissionDenied);
+        if !suspect || !self.core.stale_token(error) {
             return false;
         }
-        self.stale_token = Some(error.clone());
         self.lost(error.clone());
         true
     }
