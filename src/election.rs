@@ -279,7 +279,7 @@ impl<'a> IntoFuture for Observe<'a> {
             let (mut sink, source) = core.open_once::<LeaderRequest, RawLeaderResponse>(None).await?;
             sink.send(&self.request)?;
             sink.finish()?;
-            Ok(ObserveStream { core, request: self.request, state: State::Open(source), seen: 0 })
+            Ok(ObserveStream { core, request: self.request, state: State::Open(source), seen: 0, answered: false })
         })
     }
 }
@@ -302,6 +302,8 @@ pub struct ObserveStream {
     /// Modification revision of the last value delivered: where an
     /// observation resumes.
     seen: i64,
+    /// Whether the current stream has answered at all.
+    answered: bool,
 }
 
 enum State {
@@ -342,6 +344,7 @@ impl Stream for ObserveStream {
                 State::Open(source) => match ready!(source.poll_message(cx)) {
                     Ok(Some(response)) => {
                         this.core.answered();
+                        this.answered = true;
                         let revision = response.kv.as_ref().map_or(0, |kv| kv.mod_revision);
                         // After a reopen the server starts over from the
                         // current leader: skip what was delivered.
@@ -352,6 +355,12 @@ impl Stream for ObserveStream {
                     }
                     Ok(None) => {
                         let ended = Error::new(ErrorKind::Unavailable, "the server ended the observation");
+                        if !this.answered {
+                            // etcd ends an observation whose token it does
+                            // not accept with success and nothing sent: try
+                            // a fresh token (at most every few seconds).
+                            this.core.stale_token(&ended);
+                        }
                         if let Some(e) = this.failed(ended) {
                             return Poll::Ready(Some(Err(e)));
                         }
@@ -363,7 +372,10 @@ impl Stream for ObserveStream {
                     }
                 },
                 State::Reopening(reopening) => match ready!(reopening.as_mut().poll(cx)) {
-                    Ok(source) => this.state = State::Open(source),
+                    Ok(source) => {
+                        this.answered = false;
+                        this.state = State::Open(source);
+                    }
                     Err(e) => {
                         if let Some(e) = this.failed(e) {
                             return Poll::Ready(Some(Err(e)));

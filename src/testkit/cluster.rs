@@ -288,6 +288,45 @@ impl Cluster {
         self.restart(i)
     }
 
+    /// Adds a learner (a non-voting member, `etcdctl member add --learner`), starts it
+    /// with the cluster's binary and waits until it is healthy; returns its index among
+    /// [`members`](Self::members). Its client URL serves only what etcd lets a learner
+    /// serve (status, serializable reads), so clients can be tested against one.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), etcd_raw::testkit::TestkitError> {
+    /// use etcd_raw::testkit::Cluster;
+    /// let mut cluster = Cluster::start(1)?;
+    /// let learner = cluster.add_learner()?;
+    /// println!("learner at {}", cluster.member(learner).client_url());
+    /// # Ok(()) }
+    /// ```
+    pub fn add_learner(&mut self) -> Result<usize, TestkitError> {
+        if self.members.iter().any(|m| m.client_url().starts_with("https")) || !self.peer_proxies.is_empty() {
+            return Err(TestkitError::state(
+                "testkit: add_learner supports plain clusters only (no https, no peer proxies)",
+            ));
+        }
+        let index = self.members.len();
+        let ports = ports::free_ports(2)?;
+        let member =
+            Member::new(format!("etcd-{index}"), self.binary.clone(), (ports[0], ports[1]), dirs::fresh_dir()?);
+        let mut add = self.etcdctl()?;
+        add.args(["member", "add", member.name(), "--learner"]).arg(format!("--peer-urls={}", member.peer_url()));
+        let output = add.output().map_err(|e| TestkitError::io("run etcdctl member add --learner", e))?;
+        if !output.status.success() {
+            return Err(TestkitError::state(format!(
+                "testkit: etcdctl member add --learner failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        self.initial_cluster = format!("{},{}={}", self.initial_cluster, member.name(), member.peer_url());
+        self.members.push(member);
+        self.launch(&[index], "existing")?;
+        self.wait_for(&[index], self.timeout)?;
+        Ok(index)
+    }
+
     /// Starts a killed or stopped member again with the same name, data and ports, and
     /// waits until it is healthy.
     pub fn restart(&mut self, i: usize) -> Result<(), TestkitError> {

@@ -88,21 +88,6 @@ impl Transport {
         }
     }
 
-    /// For streams (watch, keepalive, observe): when `error` says the
-    /// token was refused, refreshes it (single flight, shared with unary
-    /// calls) and returns `true` so the caller opens its stream again;
-    /// `false` when the error is not about the token or the client has no
-    /// credentials. `generation` is the one of [`Transport::token`] taken
-    /// when the stream was opened.
-    #[allow(dead_code, reason = "for the streaming services")]
-    pub(crate) async fn refresh_token_after(&self, error: &Error, generation: u64) -> Result<bool> {
-        if self.shared.auth.is_none() || !error.wants_token_refresh() {
-            return Ok(false);
-        }
-        self.refresh_token(generation).await?;
-        Ok(true)
-    }
-
     /// One Authenticate, sent without a token (an old, refused token on it
     /// made servers before 3.4.15 refuse the Authenticate too). `None`
     /// when auth is not enabled on the server.

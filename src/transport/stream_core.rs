@@ -74,8 +74,8 @@ pub(crate) struct StreamCore {
     /// The token generation the current stream opened with (written by
     /// the opening future, after any refresh).
     opened_with: Arc<AtomicU64>,
-    /// A refused token, replaced before the next open.
-    stale: Option<Error>,
+    /// The server refused the token: the next open fetches a new one.
+    stale: bool,
     refreshed_at: Option<Instant>,
 }
 
@@ -92,7 +92,7 @@ impl StreamCore {
             failures: 0,
             learners: LearnerPass::default(),
             opened_with: Arc::default(),
-            stale: None,
+            stale: false,
             refreshed_at: None,
         }
     }
@@ -124,14 +124,15 @@ impl StreamCore {
         };
         let transport = self.transport.clone();
         let rpc = self.rpc;
-        let stale = self.stale.take().map(|e| (e, self.opened_with.load(Ordering::Relaxed)));
+        let stale = std::mem::take(&mut self.stale).then(|| self.opened_with.load(Ordering::Relaxed));
         let opened_with = self.opened_with.clone();
         Box::pin(async move {
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }
-            if let Some((refused, generation)) = stale {
-                transport.refresh_token_after(&refused, generation).await?;
+            if let Some(generation) = stale {
+                // Single flight: a refresh another call already made counts.
+                transport.refresh_token(generation).await?;
             }
             // Read after any refresh: the token this stream carries.
             opened_with.store(transport.token().map_or(0, |t| t.generation), Ordering::Relaxed);
@@ -199,7 +200,7 @@ impl StreamCore {
     /// The stream, or its opening, failed with `error`: whether and when
     /// to open it again.
     pub(crate) fn failed(&mut self, error: Error) -> Recovery {
-        if self.stale.is_some() {
+        if self.stale {
             // The owner saw a refused token in a message (a watch create):
             // reopen at once with a new one.
             return Recovery::Reopen(Duration::ZERO);
@@ -207,7 +208,10 @@ impl StreamCore {
         self.failures = self.failures.saturating_add(1);
         match policy::decide(Failure::of_stream(error), Rule::STREAM) {
             Decision::Refresh(e) if self.stale_token(&e) => Recovery::Reopen(Duration::ZERO),
-            Decision::Refresh(e) | Decision::Stop(e) => Recovery::Stop(e),
+            Decision::Refresh(e) | Decision::Stop(e) => {
+                tracing::debug!(rpc = self.rpc.method, error = %e, "stream failed; the rule says stop");
+                Recovery::Stop(e)
+            }
             Decision::Next(e) => {
                 if self.learners.all_learners(&e, self.endpoints()) {
                     return Recovery::Stop(e);
@@ -241,7 +245,7 @@ impl StreamCore {
         }
         tracing::debug!(rpc = self.rpc.method, error = %refusal, "stream's token refused; refreshing it");
         self.refreshed_at = Some(Instant::now());
-        self.stale = Some(refusal.clone());
+        self.stale = true;
         true
     }
 
