@@ -76,7 +76,8 @@ async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
         Err(_) | Ok(Ok(())) => Ok(()),
         // Compacted past `from`: the caller's read tells the rest.
         Ok(Err(e)) if e.kind() == ErrorKind::Compacted => Ok(()),
-        Ok(Err(e)) if super::transient(&e) => {
+        // Reached a member behind the one that was read: read again there.
+        Ok(Err(e)) if super::transient(&e) || e.kind() == ErrorKind::FutureRev => {
             tracing::debug!(error = %e, "waiter's watch failed; reading again");
             tokio::time::sleep(AFTER_FAILURE).await;
             Ok(())
