@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::call::ResponseFuture;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lease::lessor::{Holder, LeaseState};
+use crate::lease::KeepAliveHandle;
 use crate::Client;
 
 /// The TTL of a session that sets none, in seconds (Go's default).
@@ -29,8 +29,8 @@ pub struct Session {
 
 struct Inner {
     client: Client,
-    ttl: i64,
-    holder: Holder,
+    /// Renews the lease; tells when it is lost.
+    kept: KeepAliveHandle,
 }
 
 impl Session {
@@ -45,12 +45,12 @@ impl Session {
 
     /// The session's lease.
     pub fn lease(&self) -> i64 {
-        self.inner.holder.id
+        self.inner.kept.id()
     }
 
     /// The lease's TTL in seconds, as the server granted it.
     pub fn ttl(&self) -> i64 {
-        self.inner.ttl
+        self.inner.kept.ttl()
     }
 
     /// The client the session uses.
@@ -60,21 +60,15 @@ impl Session {
 
     /// Whether the lease is known to be lost.
     pub fn is_expired(&self) -> bool {
-        matches!(*self.inner.holder.state.borrow(), LeaseState::Lost(_))
+        self.inner.kept.lost().is_some()
     }
 
     /// Resolves when the lease is lost (Go's `Done`), with an error of kind
     /// [`SessionExpired`](ErrorKind::SessionExpired) that says why.
     pub fn done(&self) -> impl Future<Output = Error> + Send + 'static {
-        let mut state = self.inner.holder.state.clone();
+        let lost = self.inner.kept.until_lost();
         let lease = self.lease();
-        async move {
-            let lost = state.wait_for(|s| matches!(s, LeaseState::Lost(_))).await;
-            match lost.as_deref() {
-                Ok(LeaseState::Lost(cause)) => expired(lease, Some(cause)),
-                _ => expired(lease, None),
-            }
-        }
+        async move { expired(lease, lost.await.as_ref()) }
     }
 
     /// Revokes the lease (Go's `Close`): every lock and leadership of the
@@ -89,10 +83,7 @@ impl Session {
 
     /// The error for work that needs the session once it is lost.
     pub(crate) fn expired_error(&self) -> Error {
-        match &*self.inner.holder.state.borrow() {
-            LeaseState::Lost(cause) => expired(self.lease(), Some(cause)),
-            _ => expired(self.lease(), None),
-        }
+        expired(self.lease(), self.inner.kept.lost().as_ref())
     }
 }
 
@@ -167,9 +158,8 @@ impl<'a> IntoFuture for NewSession<'a> {
                 None => (client.grant(self.ttl).timeout(within).await?.id(), true),
             };
             crate::lease::check_id(lease)?;
-            let holder = client.lessor.hold(&client.transport, lease, within).await?;
-            let first = match holder.first_answer().await {
-                Ok(first) => first,
+            let kept = match client.keep_alive(lease).timeout(within).handle().await {
+                Ok(kept) => kept,
                 Err(e) => {
                     if granted {
                         // Nobody will use it: do not leave it for its TTL.
@@ -178,7 +168,7 @@ impl<'a> IntoFuture for NewSession<'a> {
                     return Err(e);
                 }
             };
-            Ok(Session { inner: Arc::new(Inner { client: client.clone(), ttl: first.ttl, holder }) })
+            Ok(Session { inner: Arc::new(Inner { client: client.clone(), kept }) })
         })
     }
 }

@@ -57,6 +57,56 @@ impl<'a> IntoFuture for KeepAlive<'a> {
     }
 }
 
+impl KeepAlive<'_> {
+    /// Keeps the lease alive like awaiting the request does, returning a
+    /// handle with no stream of answers: what a session holds.
+    pub(crate) async fn handle(self) -> Result<KeepAliveHandle> {
+        check_id(self.id)?;
+        let within = self.options.timeout.unwrap_or_else(|| self.client.transport.request_timeout());
+        let holder = self.client.lessor.hold(&self.client.transport, self.id, within).await?;
+        let first = holder.first_answer().await?;
+        Ok(KeepAliveHandle { holder, ttl: first.ttl })
+    }
+}
+
+/// A lease kept alive while this handle lives (or another holder of it on
+/// the same client), seen only as alive or lost.
+pub(crate) struct KeepAliveHandle {
+    holder: Holder,
+    ttl: i64,
+}
+
+impl KeepAliveHandle {
+    pub(crate) fn id(&self) -> i64 {
+        self.holder.id
+    }
+
+    /// The TTL the server first answered with, in seconds.
+    pub(crate) fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// Why the lease was lost, once it is.
+    pub(crate) fn lost(&self) -> Option<Error> {
+        match &*self.holder.state.borrow() {
+            LeaseState::Lost(cause) => Some(cause.clone()),
+            _ => None,
+        }
+    }
+
+    /// Resolves when the lease is lost, with the cause (`None` when the
+    /// keepalive task itself ended).
+    pub(crate) fn until_lost(&self) -> impl Future<Output = Option<Error>> + Send + 'static {
+        let mut state = self.holder.state.clone();
+        async move {
+            match state.wait_for(|s| matches!(s, LeaseState::Lost(_))).await.as_deref() {
+                Ok(LeaseState::Lost(cause)) => Some(cause.clone()),
+                _ => None,
+            }
+        }
+    }
+}
+
 /// Renewals of one lease, kept going by the client in the background: a
 /// [`Stream`] of each renewal's answer, ending with
 /// one error when the lease is lost.

@@ -39,11 +39,12 @@
 
 mod grant;
 mod keep_alive;
-pub(crate) mod lessor;
+mod lessor;
 mod revoke;
 mod time_to_live;
 
 pub use grant::{Grant, LeaseGrantResponse};
+pub(crate) use keep_alive::KeepAliveHandle;
 pub use keep_alive::{KeepAlive, KeepAliveOnce, KeepAliveStream, LeaseKeepAliveResponse};
 pub(crate) use lessor::Lessor;
 pub use revoke::{LeaseRevokeResponse, Revoke};
