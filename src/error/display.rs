@@ -1,0 +1,115 @@
+//! How an [`Error`] prints: `Display` as one short line for logs and users,
+//! `Debug` with every field.
+
+use std::fmt;
+
+use super::Error;
+
+/// Writes `text` with line breaks turned into spaces, so an error is always
+/// one line.
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for (i, part) in text.split(['\n', '\r']).enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        f.write_str(part)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Error {
+    /// One line: the message, then in parentheses the kind, the gRPC code
+    /// (when it adds something), the endpoint and the outcome flag. For
+    /// example: `etcdserver: key is not provided (EmptyKey, code
+    /// InvalidArgument, endpoint http://10.0.0.1:2379)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        // An empty message gives its place to the kind.
+        let kind_in_details = !inner.message.is_empty();
+        if kind_in_details {
+            write_one_line(f, &inner.message)?;
+        } else {
+            f.write_str(inner.kind.as_str())?;
+        }
+        let code = inner.code.filter(|code| code.as_str() != inner.kind.as_str());
+        let mut sep = " (";
+        if kind_in_details {
+            write!(f, "{sep}{}", inner.kind)?;
+            sep = ", ";
+        }
+        if let Some(code) = code {
+            write!(f, "{sep}code {code}")?;
+            sep = ", ";
+        }
+        if let Some(endpoint) = &inner.endpoint {
+            write!(f, "{sep}endpoint ")?;
+            write_one_line(f, endpoint)?;
+            sep = ", ";
+        }
+        if inner.outcome_unknown {
+            write!(f, "{sep}write outcome unknown")?;
+            sep = ", ";
+        }
+        if sep == ", " {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &inner.kind);
+        if let Some(code) = inner.code {
+            d.field("code", &code);
+        }
+        d.field("message", &inner.message);
+        if let Some(endpoint) = &inner.endpoint {
+            d.field("endpoint", endpoint);
+        }
+        if inner.outcome_unknown {
+            d.field("outcome_unknown", &true);
+        }
+        if let Some(source) = &inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, GrpcCode::*};
+
+    #[test]
+    fn display_is_one_line_with_message_kind_code_endpoint() {
+        let err =
+            Error::from_grpc(InvalidArgument, "etcdserver: key is not provided").with_endpoint("http://10.0.0.1:2379");
+        assert_eq!(
+            err.to_string(),
+            "etcdserver: key is not provided (EmptyKey, code InvalidArgument, endpoint http://10.0.0.1:2379)"
+        );
+
+        // the code is left out when it only repeats the kind
+        let err = Error::from_grpc(Unavailable, "connection refused");
+        assert_eq!(err.to_string(), "connection refused (Unavailable)");
+
+        let err = Error::invalid_argument("endpoint list is empty");
+        assert_eq!(err.to_string(), "endpoint list is empty (InvalidArgument)");
+        assert_eq!(err.grpc_code(), None);
+
+        let err = Error::from_grpc(Unavailable, "");
+        assert_eq!(err.to_string(), "Unavailable");
+        let err = Error::from_grpc(Internal, "").with_endpoint("e:1");
+        assert_eq!(err.to_string(), "Other (code Internal, endpoint e:1)");
+
+        let err = Error::new(ErrorKind::Protocol, "bad frame\nsecond line\r\nthird");
+        let shown = err.to_string();
+        assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
+        assert!(shown.contains("bad frame second line"), "{shown}");
+        assert!(shown.contains("Protocol"), "{shown}");
+    }
+}
