@@ -282,7 +282,7 @@ impl TryFrom<crate::pb::etcdserverpb::ResponseOp> for TxnOpResponse {
             Some(response_op::Response::ResponsePut(r)) => TxnOpResponse::Put(r.into()),
             Some(response_op::Response::ResponseDeleteRange(r)) => TxnOpResponse::Delete(r.into()),
             Some(response_op::Response::ResponseTxn(r)) => TxnOpResponse::Txn(r.into()),
-            None => return Err(crate::transport::grpc::protocol("txn response operation without a body")),
+            None => return Err(Error::protocol("txn response operation without a body")),
         })
     }
 }

@@ -88,7 +88,7 @@ pub(crate) fn frame_len(buffered: &[u8]) -> Option<usize> {
 }
 
 pub(crate) fn protocol(what: &str) -> Error {
-    Error::new(ErrorKind::Protocol, what.to_string())
+    Error::protocol(what)
 }
 
 /// The `grpc-timeout` header value for a deadline: at most 8 digits, so
