@@ -112,10 +112,7 @@ impl<'a> IntoFuture for Campaign<'a> {
             let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
             let raw: RawCampaignResponse =
                 self.client.transport.unary(&rpc::CAMPAIGN, &self.request, Some(timeout)).await?;
-            let leader = raw
-                .leader
-                .clone()
-                .ok_or_else(|| crate::transport::grpc::protocol("campaign answered without a leader key"))?;
+            let leader = raw.leader.clone().ok_or_else(|| Error::protocol("campaign answered without a leader key"))?;
             // The server's campaign only waits for older candidates to go; it
             // does not check that this one's lease outlived the wait.
             let held = self.client.get(leader.key.clone()).await?.into_kvs().pop();

@@ -87,9 +87,8 @@ impl Election {
                     Some(TxnOpResponse::Get(ours)) => ours.into_kvs().into_iter().next(),
                     _ => None,
                 };
-                let ours = ours.ok_or_else(|| {
-                    crate::transport::grpc::protocol("campaign transaction: our key is neither created nor found")
-                })?;
+                let ours =
+                    ours.ok_or_else(|| Error::protocol("campaign transaction: our key is neither created nor found"))?;
                 abandon.revision = Some(ours.create_revision);
                 if ours.value != value {
                     let term = Compare::create_revision(key.clone(), CompareOp::Equal, ours.create_revision);

@@ -202,7 +202,7 @@ async fn join(session: &Session, prefix: &Bytes, key: &Bytes) -> Result<Joined> 
             Some(TxnOpResponse::Get(ours)) => ours.kvs().first().map(|kv| kv.create_revision),
             _ => None,
         }
-        .ok_or_else(|| crate::transport::grpc::protocol("lock transaction: our key is neither created nor found"))?
+        .ok_or_else(|| Error::protocol("lock transaction: our key is neither created nor found"))?
     };
     let owner = match ops.get(1) {
         Some(TxnOpResponse::Get(owner)) => owner.kvs().first().map(|kv| kv.create_revision),

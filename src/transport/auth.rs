@@ -97,9 +97,8 @@ impl Transport {
             self.call(&rpc::AUTHENTICATE, &request, None, Target::Any, false).await;
         match response {
             Ok(response) => {
-                let mut value = HeaderValue::from_str(&response.token).map_err(|_| {
-                    Error::new(ErrorKind::Protocol, "the server sent an auth token that is not a valid header value")
-                })?;
+                let mut value = HeaderValue::from_str(&response.token)
+                    .map_err(|_| Error::protocol("the server sent an auth token that is not a valid header value"))?;
                 // Never indexed by HPACK, and printed as "Sensitive" by Debug.
                 value.set_sensitive(true);
                 tracing::debug!(user = %credentials.user, "authenticated");

@@ -65,17 +65,17 @@ pub(crate) fn encode_into<M: prost::Message>(message: &M, max_len: usize, buf: &
 /// Decodes one message from a complete gRPC frame (prefix included).
 pub(crate) fn decode<M: prost::Message + Default>(mut frame: Bytes) -> Result<M> {
     if frame.len() < PREFIX_LEN {
-        return Err(protocol("response frame shorter than its prefix"));
+        return Err(Error::protocol("response frame shorter than its prefix"));
     }
     let compressed = frame.get_u8();
     let len = frame.get_u32() as usize;
     if compressed != 0 {
-        return Err(protocol("compressed response, but no compression was negotiated"));
+        return Err(Error::protocol("compressed response, but no compression was negotiated"));
     }
     if frame.len() != len {
-        return Err(protocol("response frame length does not match its prefix"));
+        return Err(Error::protocol("response frame length does not match its prefix"));
     }
-    M::decode(frame).map_err(|e| protocol(&format!("undecodable response message: {e}")))
+    M::decode(frame).map_err(|e| Error::protocol(format!("undecodable response message: {e}")))
 }
 
 /// Reads the message length from a prefix, when enough bytes have arrived.
@@ -85,10 +85,6 @@ pub(crate) fn frame_len(buffered: &[u8]) -> Option<usize> {
     }
     let len = u32::from_be_bytes([buffered[1], buffered[2], buffered[3], buffered[4]]) as usize;
     Some(PREFIX_LEN + len)
-}
-
-pub(crate) fn protocol(what: &str) -> Error {
-    Error::protocol(what)
 }
 
 /// The `grpc-timeout` header value for a deadline: at most 8 digits, so
@@ -133,7 +129,7 @@ pub(crate) fn status(headers: &HeaderMap) -> Option<Result<(), Error>> {
     let code = headers.get("grpc-status")?;
     let code = code.to_str().ok().and_then(|c| c.parse::<i32>().ok());
     let Some(code) = code else {
-        return Some(Err(protocol("unparsable grpc-status")));
+        return Some(Err(Error::protocol("unparsable grpc-status")));
     };
     if code == 0 {
         return Some(Ok(()));

@@ -200,7 +200,7 @@ impl Trace {
                 tracing::debug!(parent: &self.span, elapsed_us = self.elapsed_us(), outcome = "ok", "rpc done")
             }
             Some(Err(e)) => self.failed(&e),
-            None => self.failed(&grpc::protocol("response ended without a grpc-status")),
+            None => self.failed(&Error::protocol("response ended without a grpc-status")),
         }
     }
 }

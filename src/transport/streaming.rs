@@ -145,12 +145,12 @@ impl<R: prost::Message + Default> Source<R> {
                         Err(e) => return Poll::Ready(Err(h2_error(e, &self.endpoint))),
                     };
                     if !self.buffered.is_empty() {
-                        return Poll::Ready(Err(grpc::protocol("stream ended inside a message")));
+                        return Poll::Ready(Err(Error::protocol("stream ended inside a message")));
                     }
                     return Poll::Ready(match trailers.as_ref().and_then(grpc::status) {
                         Some(Ok(())) => Ok(None),
                         Some(Err(e)) => Err(e.with_endpoint(self.endpoint.clone())),
-                        None => Err(grpc::protocol("stream ended without a grpc-status")),
+                        None => Err(Error::protocol("stream ended without a grpc-status")),
                     });
                 }
                 State::Done => return Poll::Ready(Ok(None)),

@@ -305,14 +305,14 @@ where
     let content_type = head.headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if !content_type.as_deref().is_some_and(|t| t.starts_with("application/grpc")) {
         let shown = content_type.as_deref().unwrap_or("none");
-        let err = grpc::protocol(&format!("response content-type {shown:?} from {endpoint} is not gRPC"));
+        let err = Error::protocol(format!("response content-type {shown:?} from {endpoint} is not gRPC"));
         return Err(Failure::MaybeSent(err.with_endpoint(endpoint)));
     }
     // A trailers-only response carries its status in the headers.
     if let Some(status) = grpc::status(&head.headers) {
         return Err(match status {
             Err(e) => Failure::Status(e.with_endpoint(endpoint)),
-            Ok(()) => Failure::MaybeSent(grpc::protocol("response without a message")),
+            Ok(()) => Failure::MaybeSent(Error::protocol("response without a message")),
         });
     }
     let mut first: Option<Bytes> = None;
@@ -365,7 +365,7 @@ where
         Some(Err(e)) => return Err(Failure::Status(e.with_endpoint(endpoint))),
         None => {
             return Err(Failure::MaybeSent(
-                grpc::protocol("response ended without a grpc-status").with_endpoint(endpoint),
+                Error::protocol("response ended without a grpc-status").with_endpoint(endpoint),
             ))
         }
     }
@@ -373,7 +373,7 @@ where
         (Some(frame), _) => frame,
         (None, Some(joined)) => joined.freeze(),
         (None, None) => {
-            return Err(Failure::MaybeSent(grpc::protocol("response without a message").with_endpoint(endpoint)))
+            return Err(Failure::MaybeSent(Error::protocol("response without a message").with_endpoint(endpoint)))
         }
     };
     grpc::decode(frame).map_err(|e| Failure::MaybeSent(e.with_endpoint(endpoint)))
