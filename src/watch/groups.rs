@@ -435,3 +435,6 @@ impl Groups {
         self.drop_group(gid).and_then(|g| g.id)
     }
 }
+
+#[cfg(test)]
+mod tests;
