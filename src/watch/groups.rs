@@ -165,8 +165,16 @@ impl Groups {
     fn place(&mut self, local: u64, at: i64) -> Option<u64> {
         let member = self.members.get_mut(&local)?;
         let shape = shape_of(&member.request);
-        let joinable =
-            |g: &Group| if at == 0 { (g.confirmed && g.caught_up) || g.next_rev == 0 } else { g.next_rev == at };
+        // One from a revision needs nothing older left to come: a group from
+        // now confirmed at r may still get events up to r (etcd reads the
+        // created header after it registers the watch).
+        let joinable = |g: &Group| {
+            if at == 0 {
+                (g.confirmed && g.caught_up) || g.next_rev == 0
+            } else {
+                g.next_rev == at && g.delivered_rev >= at - 1
+            }
+        };
         let found = self
             .by_shape
             .get(&shape)

@@ -16,10 +16,13 @@ use crate::pb::mvccpb::{Event, KeyValue};
 use crate::watch::response::{Notice, WatchResponse};
 use crate::watch::stream::WatchShared;
 
+mod history;
+
 /// A watch handle as its caller holds it.
 struct Handle {
     local: u64,
     queue: mpsc::Receiver<WatchResponse>,
+    capacity: usize,
     shared: Arc<WatchShared>,
     created: oneshot::Receiver<Result<()>>,
 }
@@ -93,7 +96,7 @@ impl Hub {
         let (created_tx, created) = oneshot::channel();
         let member = Member::new(request, created_notify, queue_tx, shared.clone(), created_tx);
         let create = self.groups.add(local, member).map(|group| self.create(group));
-        (Handle { local, queue, shared, created }, create)
+        (Handle { local, queue, capacity, shared, created }, create)
     }
 
     fn create(&mut self, group: u64) -> WatchCreateRequest {
@@ -281,6 +284,26 @@ fn a_watch_from_now_joins_one_still_being_created() {
     assert!(second.confirmation().is_none(), "confirmed before the server did");
     hub.created(1, 30);
     assert!(first.confirmed() && second.confirmed());
+}
+
+#[test]
+fn a_joiner_with_a_start_revision_gets_nothing_older() {
+    let mut hub = Hub::default();
+    let (mut first, create) = hub.watch(watch("k"));
+    sent(create);
+    // etcd stamps the created header after registering the watch: events
+    // up to that revision may still follow it.
+    hub.created(1, 10);
+    let (mut late, create) = hub.watch(watch_from("k", 11));
+    if let Some(create) = create {
+        let id = create.watch_id;
+        assert_eq!(create.start_revision, 11);
+        hub.created(id, 10);
+        hub.events(id, 11, puts([11]));
+    }
+    hub.events(1, 11, puts([9, 10, 11]));
+    assert_eq!(first.revisions(), [9, 10, 11]);
+    assert_eq!(late.revisions(), [11], "a watch from 11 was given older revisions");
 }
 
 #[test]
