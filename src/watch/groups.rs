@@ -289,6 +289,9 @@ impl Groups {
             group.confirmed = false;
             group.caught_up = false;
             group.fragments.clear();
+            // Re-created from `next_rev`: anything older a member sends is
+            // not asked for (etcd-io/etcd#20221).
+            group.delivered_rev = group.delivered_rev.max(group.next_rev - 1);
         }
         let shapes: Vec<Vec<u64>> = self.by_shape.values().filter(|ids| ids.len() > 1).cloned().collect();
         for ids in shapes {

@@ -462,6 +462,21 @@ fn a_lost_stream_recreates_each_watch_after_its_last_delivered_revision() {
 }
 
 #[test]
+fn a_lost_stream_ignores_what_a_member_sends_from_before_the_resume_point() {
+    let mut hub = Hub::default();
+    let (mut handle, create) = hub.watch(watch("k"));
+    sent(create);
+    hub.created(1, 10);
+    let creates = hub.reconnect();
+    assert_eq!(creates[0].start_revision, 11);
+    let id = creates[0].watch_id;
+    hub.created(id, 12);
+    // A member may send older revisions after a move (etcd-io/etcd#20221).
+    hub.events(id, 12, puts([10, 11, 12]));
+    assert_eq!(handle.revisions(), [11, 12], "a revision from before the watch was resumed from was handed out");
+}
+
+#[test]
 fn watches_that_meet_at_one_revision_become_one_after_a_lost_stream() {
     let mut hub = Hub::default();
     let (mut early, create) = hub.watch(watch_from("k", 5));
