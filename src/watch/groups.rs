@@ -165,8 +165,16 @@ impl Groups {
     fn place(&mut self, local: u64, at: i64) -> Option<u64> {
         let member = self.members.get_mut(&local)?;
         let shape = shape_of(&member.request);
-        let joinable =
-            |g: &Group| if at == 0 { (g.confirmed && g.caught_up) || g.next_rev == 0 } else { g.next_rev == at };
+        // One from a revision needs nothing older left to come: a group from
+        // now confirmed at r may still get events up to r (etcd reads the
+        // created header after it registers the watch).
+        let joinable = |g: &Group| {
+            if at == 0 {
+                (g.confirmed && g.caught_up) || g.next_rev == 0
+            } else {
+                g.next_rev == at && g.delivered_rev >= at - 1
+            }
+        };
         let found = self
             .by_shape
             .get(&shape)
@@ -281,6 +289,9 @@ impl Groups {
             group.confirmed = false;
             group.caught_up = false;
             group.fragments.clear();
+            // Re-created from `next_rev`: anything older a member sends is
+            // not asked for (etcd-io/etcd#20221).
+            group.delivered_rev = group.delivered_rev.max(group.next_rev - 1);
         }
         let shapes: Vec<Vec<u64>> = self.by_shape.values().filter(|ids| ids.len() > 1).cloned().collect();
         for ids in shapes {
@@ -435,3 +446,6 @@ impl Groups {
         self.drop_group(gid).and_then(|g| g.id)
     }
 }
+
+#[cfg(test)]
+mod tests;
