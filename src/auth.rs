@@ -25,8 +25,10 @@
 //! Request builders here never show passwords in `Debug`, and calls that
 //! carry one are left out of the wire trace.
 
+use crate::IntoBytes;
 use bytes::Bytes;
 
+use crate::call::unary_call;
 use crate::pb::authpb::{Permission, UserAddOptions};
 use crate::pb::etcdserverpb::{
     AuthDisableRequest, AuthDisableResponse as RawAuthDisableResponse, AuthEnableRequest,
@@ -39,7 +41,6 @@ use crate::pb::etcdserverpb::{
     AuthUserGrantRoleResponse, AuthUserListRequest, AuthUserListResponse, AuthUserRevokeRoleRequest,
     AuthUserRevokeRoleResponse,
 };
-use crate::transport::calls::unary_call;
 use crate::transport::rpc;
 use crate::Client;
 
@@ -50,13 +51,13 @@ pub use crate::pb::authpb::permission::Type as PermissionType;
 impl Client {
     /// Turns authentication on (Go's `AuthEnable`); needs a `root` user
     /// with the `root` role.
-    pub fn auth_enable(&self) -> AuthEnable<'_> {
-        AuthEnable::new(self, AuthEnableRequest {})
+    pub fn auth_enable(&self) -> AuthEnable {
+        AuthEnable::new(self.clone(), AuthEnableRequest {})
     }
 
     /// Turns authentication off (Go's `AuthDisable`); needs root.
-    pub fn auth_disable(&self) -> AuthDisable<'_> {
-        AuthDisable::new(self, AuthDisableRequest {})
+    pub fn auth_disable(&self) -> AuthDisable {
+        AuthDisable::new(self.clone(), AuthDisableRequest {})
     }
 
     /// Whether auth is on, and the auth store's revision (Go's
@@ -65,75 +66,75 @@ impl Client {
     /// ([`PermissionDenied`](crate::ErrorKind::PermissionDenied), or
     /// [`UserEmpty`](crate::ErrorKind::UserEmpty) without a token); 3.7
     /// answers any caller, even one without a token.
-    pub fn auth_status(&self) -> AuthStatus<'_> {
-        AuthStatus::new(self, AuthStatusRequest {})
+    pub fn auth_status(&self) -> AuthStatus {
+        AuthStatus::new(self.clone(), AuthStatusRequest {})
     }
 
     /// Adds a user (Go's `UserAdd`); `.no_password()` for a user that
     /// logs in only with a client certificate.
-    pub fn user_add(&self, name: impl Into<String>, password: impl Into<String>) -> UserAdd<'_> {
+    pub fn user_add(&self, name: impl Into<String>, password: impl Into<String>) -> UserAdd {
         let request = AuthUserAddRequest {
             name: name.into(),
             password: password.into(),
             options: Some(UserAddOptions { no_password: false }),
             hashed_password: String::new(),
         };
-        UserAdd::new(self, request)
+        UserAdd::new(self.clone(), request)
     }
 
     /// A user's roles (Go's `UserGet`).
-    pub fn user_get(&self, name: impl Into<String>) -> UserGet<'_> {
-        UserGet::new(self, AuthUserGetRequest { name: name.into() })
+    pub fn user_get(&self, name: impl Into<String>) -> UserGet {
+        UserGet::new(self.clone(), AuthUserGetRequest { name: name.into() })
     }
 
     /// Every user's name (Go's `UserList`).
-    pub fn user_list(&self) -> UserList<'_> {
-        UserList::new(self, AuthUserListRequest {})
+    pub fn user_list(&self) -> UserList {
+        UserList::new(self.clone(), AuthUserListRequest {})
     }
 
     /// Deletes a user (Go's `UserDelete`).
-    pub fn user_delete(&self, name: impl Into<String>) -> UserDelete<'_> {
-        UserDelete::new(self, AuthUserDeleteRequest { name: name.into() })
+    pub fn user_delete(&self, name: impl Into<String>) -> UserDelete {
+        UserDelete::new(self.clone(), AuthUserDeleteRequest { name: name.into() })
     }
 
     /// Sets a user's password (Go's `UserChangePassword`).
-    pub fn user_change_password(&self, name: impl Into<String>, password: impl Into<String>) -> UserChangePassword<'_> {
+    pub fn user_change_password(&self, name: impl Into<String>, password: impl Into<String>) -> UserChangePassword {
         let request = AuthUserChangePasswordRequest {
             name: name.into(),
             password: password.into(),
             hashed_password: String::new(),
         };
-        UserChangePassword::new(self, request)
+        UserChangePassword::new(self.clone(), request)
     }
 
     /// Grants `role` to `user` (Go's `UserGrantRole`).
-    pub fn user_grant_role(&self, user: impl Into<String>, role: impl Into<String>) -> UserGrantRole<'_> {
-        UserGrantRole::new(self, AuthUserGrantRoleRequest { user: user.into(), role: role.into() })
+    pub fn user_grant_role(&self, user: impl Into<String>, role: impl Into<String>) -> UserGrantRole {
+        UserGrantRole::new(self.clone(), AuthUserGrantRoleRequest { user: user.into(), role: role.into() })
     }
 
     /// Revokes `role` from `user` (Go's `UserRevokeRole`).
-    pub fn user_revoke_role(&self, user: impl Into<String>, role: impl Into<String>) -> UserRevokeRole<'_> {
-        UserRevokeRole::new(self, AuthUserRevokeRoleRequest { name: user.into(), role: role.into() })
+    pub fn user_revoke_role(&self, user: impl Into<String>, role: impl Into<String>) -> UserRevokeRole {
+        UserRevokeRole::new(self.clone(), AuthUserRevokeRoleRequest { name: user.into(), role: role.into() })
     }
 
     /// Adds a role (Go's `RoleAdd`).
-    pub fn role_add(&self, name: impl Into<String>) -> RoleAdd<'_> {
-        RoleAdd::new(self, AuthRoleAddRequest { name: name.into() })
+    pub fn role_add(&self, name: impl Into<String>) -> RoleAdd {
+        RoleAdd::new(self.clone(), AuthRoleAddRequest { name: name.into() })
     }
 
     /// A role's permissions (Go's `RoleGet`).
-    pub fn role_get(&self, name: impl Into<String>) -> RoleGet<'_> {
-        RoleGet::new(self, AuthRoleGetRequest { role: name.into() })
+    pub fn role_get(&self, name: impl Into<String>) -> RoleGet {
+        RoleGet::new(self.clone(), AuthRoleGetRequest { role: name.into() })
     }
 
     /// Every role's name (Go's `RoleList`).
-    pub fn role_list(&self) -> RoleList<'_> {
-        RoleList::new(self, AuthRoleListRequest {})
+    pub fn role_list(&self) -> RoleList {
+        RoleList::new(self.clone(), AuthRoleListRequest {})
     }
 
     /// Deletes a role (Go's `RoleDelete`).
-    pub fn role_delete(&self, name: impl Into<String>) -> RoleDelete<'_> {
-        RoleDelete::new(self, AuthRoleDeleteRequest { role: name.into() })
+    pub fn role_delete(&self, name: impl Into<String>) -> RoleDelete {
+        RoleDelete::new(self.clone(), AuthRoleDeleteRequest { role: name.into() })
     }
 
     /// Lets `role` read, write or both on `key`, or on a range with
@@ -141,18 +142,19 @@ impl Client {
     pub fn role_grant_permission(
         &self,
         role: impl Into<String>,
-        key: impl Into<Bytes>,
+        key: impl IntoBytes,
         permission: PermissionType,
-    ) -> RoleGrantPermission<'_> {
-        let perm = Permission { perm_type: permission as i32, key: key.into(), range_end: Bytes::new() };
-        RoleGrantPermission::new(self, AuthRoleGrantPermissionRequest { name: role.into(), perm: Some(perm) })
+    ) -> RoleGrantPermission {
+        let perm = Permission { perm_type: permission as i32, key: key.into_bytes(), range_end: Bytes::new() };
+        RoleGrantPermission::new(self.clone(), AuthRoleGrantPermissionRequest { name: role.into(), perm: Some(perm) })
     }
 
     /// Takes back the permission of `role` on `key` (or the range set with
     /// `.range_end(..)` / `.prefix()`) (Go's `RoleRevokePermission`).
-    pub fn role_revoke_permission(&self, role: impl Into<String>, key: impl Into<Bytes>) -> RoleRevokePermission<'_> {
-        let request = AuthRoleRevokePermissionRequest { role: role.into(), key: key.into(), range_end: Bytes::new() };
-        RoleRevokePermission::new(self, request)
+    pub fn role_revoke_permission(&self, role: impl Into<String>, key: impl IntoBytes) -> RoleRevokePermission {
+        let request =
+            AuthRoleRevokePermissionRequest { role: role.into(), key: key.into_bytes(), range_end: Bytes::new() };
+        RoleRevokePermission::new(self.clone(), request)
     }
 }
 
@@ -221,7 +223,7 @@ unary_call! {
     RoleRevokePermission: rpc::ROLE_REVOKE_PERMISSION, AuthRoleRevokePermissionRequest => RoleRevokePermissionResponse
 }
 
-impl UserAdd<'_> {
+impl UserAdd {
     /// A user without a password, who authenticates with a client
     /// certificate whose common name is the user name (etcd 3.5+).
     pub fn no_password(mut self) -> Self {
@@ -231,11 +233,11 @@ impl UserAdd<'_> {
     }
 }
 
-impl RoleGrantPermission<'_> {
+impl RoleGrantPermission {
     /// The permission covers `[key, end)` (`end` = `"\0"`: every key from `key` on).
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
+    pub fn range_end(mut self, end: impl IntoBytes) -> Self {
         if let Some(perm) = self.request.perm.as_mut() {
-            perm.range_end = end.into();
+            perm.range_end = end.into_bytes();
         }
         self
     }
@@ -249,10 +251,10 @@ impl RoleGrantPermission<'_> {
     }
 }
 
-impl RoleRevokePermission<'_> {
+impl RoleRevokePermission {
     /// The permission to take back covers `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.request.range_end = end.into();
+    pub fn range_end(mut self, end: impl IntoBytes) -> Self {
+        self.request.range_end = end.into_bytes();
         self
     }
 

@@ -20,7 +20,7 @@ use crate::transport::{RawChannel, Transport};
 pub struct Client {
     pub(crate) transport: Transport,
     /// The task that owns this client's Watch stream, started on first use.
-    pub(crate) watch_hub: crate::watch::HubSlot,
+    pub(crate) watch_hub: crate::watch::HubHandle,
     /// The task that keeps this client's leases alive, started on first use.
     pub(crate) lessor: crate::lease::Lessor,
 }

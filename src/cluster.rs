@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::call::unary_call;
 use crate::pb::etcdserverpb::{
     MemberAddRequest, MemberAddResponse as RawMemberAddResponse, MemberListRequest,
     MemberListResponse as RawMemberListResponse, MemberPromoteRequest,
@@ -20,7 +21,6 @@ use crate::pb::etcdserverpb::{
     MemberRemoveResponse as RawMemberRemoveResponse, MemberUpdateRequest,
     MemberUpdateResponse as RawMemberUpdateResponse,
 };
-use crate::transport::calls::unary_call;
 use crate::transport::rpc;
 use crate::Client;
 
@@ -36,48 +36,48 @@ impl Client {
     /// [`serializable`](MemberList::serializable) for the member's own,
     /// possibly stale view (which works without one). etcd 3.4 does not
     /// know the option and always answers from its own view.
-    pub fn member_list(&self) -> MemberList<'_> {
-        MemberList::new(self, MemberListRequest { linearizable: true })
+    pub fn member_list(&self) -> MemberList {
+        MemberList::new(self.clone(), MemberListRequest { linearizable: true })
     }
 
     /// Adds a voting member with these peer URLs (Go's `MemberAdd`).
-    pub fn member_add<I, S>(&self, peer_urls: I) -> MemberAdd<'_>
+    pub fn member_add<I, S>(&self, peer_urls: I) -> MemberAdd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        MemberAdd::new(self, MemberAddRequest { peer_ur_ls: strings(peer_urls), is_learner: false })
+        MemberAdd::new(self.clone(), MemberAddRequest { peer_ur_ls: strings(peer_urls), is_learner: false })
     }
 
     /// Adds a non-voting learner with these peer URLs (Go's
     /// `MemberAddAsLearner`); promote it once it has caught up.
-    pub fn member_add_as_learner<I, S>(&self, peer_urls: I) -> MemberAdd<'_>
+    pub fn member_add_as_learner<I, S>(&self, peer_urls: I) -> MemberAdd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        MemberAdd::new(self, MemberAddRequest { peer_ur_ls: strings(peer_urls), is_learner: true })
+        MemberAdd::new(self.clone(), MemberAddRequest { peer_ur_ls: strings(peer_urls), is_learner: true })
     }
 
     /// Removes member `id` (Go's `MemberRemove`).
-    pub fn member_remove(&self, id: u64) -> MemberRemove<'_> {
-        MemberRemove::new(self, MemberRemoveRequest { id })
+    pub fn member_remove(&self, id: u64) -> MemberRemove {
+        MemberRemove::new(self.clone(), MemberRemoveRequest { id })
     }
 
     /// Replaces the peer URLs of member `id` (Go's `MemberUpdate`).
-    pub fn member_update<I, S>(&self, id: u64, peer_urls: I) -> MemberUpdate<'_>
+    pub fn member_update<I, S>(&self, id: u64, peer_urls: I) -> MemberUpdate
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        MemberUpdate::new(self, MemberUpdateRequest { id, peer_ur_ls: strings(peer_urls) })
+        MemberUpdate::new(self.clone(), MemberUpdateRequest { id, peer_ur_ls: strings(peer_urls) })
     }
 
     /// Makes learner `id` a voting member (Go's `MemberPromote`); fails
     /// with [`LearnerNotReady`](crate::ErrorKind::LearnerNotReady) until it
     /// has caught up with the leader.
-    pub fn member_promote(&self, id: u64) -> MemberPromote<'_> {
-        MemberPromote::new(self, MemberPromoteRequest { id })
+    pub fn member_promote(&self, id: u64) -> MemberPromote {
+        MemberPromote::new(self.clone(), MemberPromoteRequest { id })
     }
 }
 
@@ -111,7 +111,7 @@ unary_call! {
     MemberPromote: rpc::MEMBER_PROMOTE, MemberPromoteRequest => MemberPromoteResponse
 }
 
-impl MemberList<'_> {
+impl MemberList {
     /// Answer from the member's own view, without asking the leader (Go's
     /// `WithSerializable`): cheaper, works on a member cut off from the
     /// quorum, but may miss recent membership changes.

@@ -20,7 +20,7 @@
 //! [`concurrency::Election`](crate::concurrency::Election); it uses the
 //! same keys (`<name>/<lease in hex>`), so the two interoperate.
 
-use bytes::Bytes;
+use crate::IntoBytes;
 use std::future::IntoFuture;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -52,48 +52,52 @@ impl Client {
     /// [`SessionExpired`](ErrorKind::SessionExpired), never with a
     /// leadership that is not held (the server does not check; the client
     /// does).
-    pub fn campaign(&self, name: impl Into<Bytes>, lease: i64, value: impl Into<Bytes>) -> Campaign<'_> {
-        let request = CampaignRequest { name: name.into(), lease, value: value.into() };
-        Campaign { request, options: CallOptions::default(), client: self }
+    pub fn campaign(&self, name: impl IntoBytes, lease: i64, value: impl IntoBytes) -> Campaign {
+        let request = CampaignRequest { name: name.into_bytes(), lease, value: value.into_bytes() };
+        Campaign { request, options: CallOptions::default(), client: self.clone() }
     }
 
     /// Sets the leader's value; fails with
     /// [`ElectionNotLeader`](ErrorKind::ElectionNotLeader) when `leader` no
     /// longer leads.
-    pub fn proclaim(&self, leader: &LeaderKey, value: impl Into<Bytes>) -> Proclaim<'_> {
-        let request = ProclaimRequest { leader: Some(leader.clone()), value: value.into() };
-        Proclaim { request, options: CallOptions::default(), client: self }
+    pub fn proclaim(&self, leader: &LeaderKey, value: impl IntoBytes) -> Proclaim {
+        let request = ProclaimRequest { leader: Some(leader.clone()), value: value.into_bytes() };
+        Proclaim { request, options: CallOptions::default(), client: self.clone() }
     }
 
     /// The current leader of election `name`; fails with
     /// [`ElectionNoLeader`](ErrorKind::ElectionNoLeader) when there is none.
-    pub fn leader(&self, name: impl Into<Bytes>) -> Leader<'_> {
-        Leader { request: LeaderRequest { name: name.into() }, options: CallOptions::default(), client: self }
+    pub fn leader(&self, name: impl IntoBytes) -> Leader {
+        Leader {
+            request: LeaderRequest { name: name.into_bytes() },
+            options: CallOptions::default(),
+            client: self.clone(),
+        }
     }
 
     /// Watches election `name`: the current leader, then each value it
     /// proclaims and each new leader, in order (see [`ObserveStream`]).
-    pub fn observe(&self, name: impl Into<Bytes>) -> Observe<'_> {
-        Observe { request: LeaderRequest { name: name.into() }, client: self }
+    pub fn observe(&self, name: impl IntoBytes) -> Observe {
+        Observe { request: LeaderRequest { name: name.into_bytes() }, client: self.clone() }
     }
 
     /// Gives up leadership: the next candidate is elected.
-    pub fn resign(&self, leader: &LeaderKey) -> Resign<'_> {
+    pub fn resign(&self, leader: &LeaderKey) -> Resign {
         let request = ResignRequest { leader: Some(leader.clone()) };
-        Resign { request, options: CallOptions::default(), client: self }
+        Resign { request, options: CallOptions::default(), client: self.clone() }
     }
 }
 
 /// A campaign, from [`Client::campaign`].
 #[derive(Clone, Debug)]
 #[must_use = "a campaign does nothing until awaited"]
-pub struct Campaign<'a> {
+pub struct Campaign {
     request: CampaignRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl Campaign<'_> {
+impl Campaign {
     /// Gives up waiting after `timeout` (the default is to wait as long as
     /// it takes, unlike other calls).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -102,9 +106,9 @@ impl Campaign<'_> {
     }
 }
 
-impl<'a> IntoFuture for Campaign<'a> {
+impl IntoFuture for Campaign {
     type Output = Result<CampaignResponse>;
-    type IntoFuture = ResponseFuture<'a, CampaignResponse>;
+    type IntoFuture = ResponseFuture<CampaignResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -160,19 +164,19 @@ impl CampaignResponse {
 /// A proclamation, from [`Client::proclaim`].
 #[derive(Clone, Debug)]
 #[must_use = "a proclaim does nothing until awaited"]
-pub struct Proclaim<'a> {
+pub struct Proclaim {
     request: ProclaimRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl Proclaim<'_> {
+impl Proclaim {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Proclaim<'a> {
+impl IntoFuture for Proclaim {
     type Output = Result<ProclaimResponse>;
-    type IntoFuture = ResponseFuture<'a, ProclaimResponse>;
+    type IntoFuture = ResponseFuture<ProclaimResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -191,19 +195,19 @@ wire_response! {
 /// A leader lookup, from [`Client::leader`].
 #[derive(Clone, Debug)]
 #[must_use = "a leader call does nothing until awaited"]
-pub struct Leader<'a> {
+pub struct Leader {
     request: LeaderRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl Leader<'_> {
+impl Leader {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Leader<'a> {
+impl IntoFuture for Leader {
     type Output = Result<LeaderResponse>;
-    type IntoFuture = ResponseFuture<'a, LeaderResponse>;
+    type IntoFuture = ResponseFuture<LeaderResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -230,19 +234,19 @@ impl LeaderResponse {
 /// A resignation, from [`Client::resign`].
 #[derive(Clone, Debug)]
 #[must_use = "a resign does nothing until awaited"]
-pub struct Resign<'a> {
+pub struct Resign {
     request: ResignRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl Resign<'_> {
+impl Resign {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Resign<'a> {
+impl IntoFuture for Resign {
     type Output = Result<ResignResponse>;
-    type IntoFuture = ResponseFuture<'a, ResignResponse>;
+    type IntoFuture = ResponseFuture<ResignResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -261,14 +265,14 @@ wire_response! {
 /// An observation, from [`Client::observe`]: awaiting it opens the stream.
 #[derive(Clone, Debug)]
 #[must_use = "an observe does nothing until awaited"]
-pub struct Observe<'a> {
+pub struct Observe {
     request: LeaderRequest,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> IntoFuture for Observe<'a> {
+impl IntoFuture for Observe {
     type Output = Result<ObserveStream>;
-    type IntoFuture = ResponseFuture<'a, ObserveStream>;
+    type IntoFuture = ResponseFuture<ObserveStream>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

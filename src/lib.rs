@@ -81,6 +81,7 @@
 
 #[macro_use]
 mod macros;
+mod bytes_arg;
 mod call;
 mod client;
 mod config;
@@ -102,6 +103,8 @@ pub mod watch;
 #[allow(unsafe_code)]
 pub mod testkit;
 
+pub use bytes::Bytes;
+pub use bytes_arg::IntoBytes;
 pub use call::ResponseFuture;
 pub use client::Client;
 pub use concurrency::{Election, Mutex, Session};

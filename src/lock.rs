@@ -31,6 +31,7 @@
 //! with the lock's [`revision`](LockResponse::revision), as above, or hand
 //! it to the protected resource as a fencing token.
 
+use crate::IntoBytes;
 use bytes::Bytes;
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -57,28 +58,32 @@ impl Client {
     /// such locks; the client checks the key is still there). A failure
     /// whose [outcome is unknown](Error::outcome_unknown) may have left the
     /// lock granted: unlock `<name>/<lease in hex>` or revoke the lease.
-    pub fn lock(&self, name: impl Into<Bytes>, lease: i64) -> Lock<'_> {
-        Lock { request: LockRequest { name: name.into(), lease }, options: CallOptions::default(), client: self }
+    pub fn lock(&self, name: impl IntoBytes, lease: i64) -> Lock {
+        Lock {
+            request: LockRequest { name: name.into_bytes(), lease },
+            options: CallOptions::default(),
+            client: self.clone(),
+        }
     }
 
     /// Releases the lock whose key [`lock`](Client::lock) returned. A key
     /// that holds no lock (already released, or lost with its lease)
     /// fails with [`LockReleased`](ErrorKind::LockReleased).
-    pub fn unlock(&self, key: impl Into<Bytes>) -> Unlock<'_> {
-        Unlock { key: key.into(), options: CallOptions::default(), client: self }
+    pub fn unlock(&self, key: impl IntoBytes) -> Unlock {
+        Unlock { key: key.into_bytes(), options: CallOptions::default(), client: self.clone() }
     }
 }
 
 /// A lock request, from [`Client::lock`].
 #[derive(Clone, Debug)]
 #[must_use = "a lock does nothing until awaited"]
-pub struct Lock<'a> {
+pub struct Lock {
     request: LockRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl Lock<'_> {
+impl Lock {
     /// Gives up waiting after `timeout` (the default is to wait for as long
     /// as it takes, unlike other calls). The server then removes the
     /// waiter's key.
@@ -88,9 +93,9 @@ impl Lock<'_> {
     }
 }
 
-impl<'a> IntoFuture for Lock<'a> {
+impl IntoFuture for Lock {
     type Output = Result<LockResponse>;
-    type IntoFuture = ResponseFuture<'a, LockResponse>;
+    type IntoFuture = ResponseFuture<LockResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -150,19 +155,19 @@ impl LockResponse {
 /// An unlock request, from [`Client::unlock`].
 #[derive(Clone, Debug)]
 #[must_use = "an unlock does nothing until awaited"]
-pub struct Unlock<'a> {
+pub struct Unlock {
     key: Bytes,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl Unlock<'_> {
+impl Unlock {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Unlock<'a> {
+impl IntoFuture for Unlock {
     type Output = Result<UnlockResponse>;
-    type IntoFuture = ResponseFuture<'a, UnlockResponse>;
+    type IntoFuture = ResponseFuture<UnlockResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

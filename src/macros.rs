@@ -57,8 +57,8 @@ macro_rules! key_range_setters {
         }
 
         /// Keys in `[key, end)` (`WithRange`).
-        pub fn range_end(mut self, end: impl Into<bytes::Bytes>) -> Self {
-            self.range = $crate::kv::RangeEnd::End(end.into());
+        pub fn range_end(mut self, end: impl $crate::IntoBytes) -> Self {
+            self.range = $crate::kv::RangeEnd::End(end.into_bytes());
             self
         }
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::call::unary_call;
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{
@@ -31,7 +32,6 @@ use crate::pb::etcdserverpb::{
     MoveLeaderRequest, MoveLeaderResponse as RawMoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
     StatusResponse as RawStatusResponse,
 };
-use crate::transport::calls::unary_call;
 use crate::transport::rpc;
 use crate::transport::stream_core::StreamCore;
 use crate::transport::streaming::Source;
@@ -45,49 +45,52 @@ pub use crate::pb::etcdserverpb::DowngradeInfo;
 impl Client {
     /// The status of the member at `endpoint` (Go's `Status`): version,
     /// database size, leader, raft index and term, errors.
-    pub fn status(&self, endpoint: impl Into<String>) -> Status<'_> {
-        Status::on(self, endpoint.into(), StatusRequest {})
+    pub fn status(&self, endpoint: impl Into<String>) -> Status {
+        Status::on(self.clone(), endpoint.into(), StatusRequest {})
     }
 
     /// Every active alarm in the cluster (Go's `AlarmList`).
-    pub fn alarm_list(&self) -> AlarmList<'_> {
+    pub fn alarm_list(&self) -> AlarmList {
         AlarmList::new(
-            self,
+            self.clone(),
             AlarmRequest { action: AlarmAction::Get as i32, member_id: 0, alarm: AlarmType::None as i32 },
         )
     }
 
     /// Clears `alarm` on member `member_id` (Go's `AlarmDisarm`); after a
     /// NOSPACE alarm, free space (compact, defragment) first.
-    pub fn alarm_disarm(&self, member_id: u64, alarm: AlarmType) -> AlarmDisarm<'_> {
-        AlarmDisarm::new(self, AlarmRequest { action: AlarmAction::Deactivate as i32, member_id, alarm: alarm as i32 })
+    pub fn alarm_disarm(&self, member_id: u64, alarm: AlarmType) -> AlarmDisarm {
+        AlarmDisarm::new(
+            self.clone(),
+            AlarmRequest { action: AlarmAction::Deactivate as i32, member_id, alarm: alarm as i32 },
+        )
     }
 
     /// Defragments the backend of the member at `endpoint` (Go's
     /// `Defragment`). The member blocks reads and writes while it runs:
     /// give it a generous `.timeout(..)` on large databases.
-    pub fn defragment(&self, endpoint: impl Into<String>) -> Defragment<'_> {
-        Defragment::on(self, endpoint.into(), DefragmentRequest {})
+    pub fn defragment(&self, endpoint: impl Into<String>) -> Defragment {
+        Defragment::on(self.clone(), endpoint.into(), DefragmentRequest {})
     }
 
     /// Hash of the whole backend of the member at `endpoint` (for tests;
     /// use [`hash_kv`](Client::hash_kv) to compare members).
-    pub fn hash(&self, endpoint: impl Into<String>) -> Hash<'_> {
-        Hash::on(self, endpoint.into(), HashRequest {})
+    pub fn hash(&self, endpoint: impl Into<String>) -> Hash {
+        Hash::on(self.clone(), endpoint.into(), HashRequest {})
     }
 
     /// Hash of the key-value history up to `revision` (0: the latest) on
     /// the member at `endpoint` (Go's `HashKV`); equal on every member
     /// that is in sync.
-    pub fn hash_kv(&self, endpoint: impl Into<String>, revision: i64) -> HashKv<'_> {
-        HashKv::on(self, endpoint.into(), HashKvRequest { revision })
+    pub fn hash_kv(&self, endpoint: impl Into<String>, revision: i64) -> HashKv {
+        HashKv::on(self.clone(), endpoint.into(), HashKvRequest { revision })
     }
 
     /// Makes member `transferee_id` the leader (Go's `MoveLeader`). The
     /// request must reach the current leader: the client finds it by
     /// asking each endpoint's status, as etcdctl does.
-    pub fn move_leader(&self, transferee_id: u64) -> MoveLeader<'_> {
-        MoveLeader { client: self, transferee_id, options: CallOptions::default() }
+    pub fn move_leader(&self, transferee_id: u64) -> MoveLeader {
+        MoveLeader { client: self.clone(), transferee_id, options: CallOptions::default() }
     }
 
     /// Validates, starts or cancels a cluster downgrade to `version`
@@ -124,14 +127,14 @@ impl Client {
     /// client.downgrade(Downgrade::Enable, "3.6").await?;
     /// # Ok(()) }
     /// ```
-    pub fn downgrade(&self, action: Downgrade, version: impl Into<String>) -> DowngradeCall<'_> {
-        DowngradeCall::new(self, DowngradeRequest { action: action as i32, version: version.into() })
+    pub fn downgrade(&self, action: Downgrade, version: impl Into<String>) -> DowngradeCall {
+        DowngradeCall::new(self.clone(), DowngradeRequest { action: action as i32, version: version.into() })
     }
 
     /// A snapshot of the backend database, streamed (Go's `Snapshot`).
     /// Await it to start the stream; see [`Snapshot`].
-    pub fn snapshot(&self) -> SnapshotCall<'_> {
-        SnapshotCall { client: self, endpoint: None }
+    pub fn snapshot(&self) -> SnapshotCall {
+        SnapshotCall { client: self.clone(), endpoint: None }
     }
 }
 
@@ -331,19 +334,19 @@ impl DowngradeResponse {
 /// A leader transfer, from [`Client::move_leader`].
 #[derive(Clone, Debug)]
 #[must_use = "a call does nothing until awaited"]
-pub struct MoveLeader<'a> {
-    client: &'a Client,
+pub struct MoveLeader {
+    client: Client,
     transferee_id: u64,
     options: CallOptions,
 }
 
-impl MoveLeader<'_> {
+impl MoveLeader {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for MoveLeader<'a> {
+impl IntoFuture for MoveLeader {
     type Output = Result<MoveLeaderResponse>;
-    type IntoFuture = ResponseFuture<'a, MoveLeaderResponse>;
+    type IntoFuture = ResponseFuture<MoveLeaderResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -392,12 +395,12 @@ impl<'a> IntoFuture for MoveLeader<'a> {
 /// [`Snapshot`] stream.
 #[derive(Clone, Debug)]
 #[must_use = "a call does nothing until awaited"]
-pub struct SnapshotCall<'a> {
-    client: &'a Client,
+pub struct SnapshotCall {
+    client: Client,
     endpoint: Option<String>,
 }
 
-impl SnapshotCall<'_> {
+impl SnapshotCall {
     /// Take the snapshot from the member at `endpoint` (one of the
     /// client's) instead of any.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
@@ -406,9 +409,9 @@ impl SnapshotCall<'_> {
     }
 }
 
-impl<'a> IntoFuture for SnapshotCall<'a> {
+impl IntoFuture for SnapshotCall {
     type Output = Result<Snapshot>;
-    type IntoFuture = ResponseFuture<'a, Snapshot>;
+    type IntoFuture = ResponseFuture<Snapshot>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

@@ -1,5 +1,6 @@
 //! Election: campaign for leadership with a session, proclaim, resign.
 
+use crate::IntoBytes;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
@@ -36,8 +37,8 @@ struct Term {
 
 impl Election {
     /// Election `name`, for candidates of `session`.
-    pub fn new(session: &Session, name: impl Into<Bytes>) -> Election {
-        let name = name.into();
+    pub fn new(session: &Session, name: impl IntoBytes) -> Election {
+        let name = name.into_bytes();
         let prefix = queue_prefix(name.clone());
         let key = queue_key(&prefix, session.lease());
         Election { session: session.clone(), name, prefix, key, leader: None, cleanup: None }
@@ -49,8 +50,8 @@ impl Election {
     /// [`SessionExpired`](ErrorKind::SessionExpired) when the session is
     /// lost first, never with a leadership that is not held. Campaigning
     /// as leader proclaims `value`.
-    pub async fn campaign(&mut self, value: impl Into<Bytes>) -> Result<()> {
-        let value = value.into();
+    pub async fn campaign(&mut self, value: impl IntoBytes) -> Result<()> {
+        let value = value.into_bytes();
         let Election { session, prefix, key, leader, cleanup, .. } = self;
         settle(cleanup).await;
         if session.is_expired() {
@@ -126,7 +127,7 @@ impl Election {
     /// [`ElectionNotLeader`](ErrorKind::ElectionNotLeader) when this
     /// candidate does not lead (any more: its key is checked in the same
     /// transaction).
-    pub async fn proclaim(&mut self, value: impl Into<Bytes>) -> Result<()> {
+    pub async fn proclaim(&mut self, value: impl IntoBytes) -> Result<()> {
         let Some(term) = self.leader else {
             return Err(not_leader("this candidate is not the leader"));
         };
@@ -183,7 +184,7 @@ impl Election {
 
     /// The leaders and their values, in order (Go's `Observe`); see
     /// [`ObserveStream`](crate::election::ObserveStream).
-    pub fn observe(&self) -> Observe<'_> {
+    pub fn observe(&self) -> Observe {
         self.session.client().observe(self.name.clone())
     }
 

@@ -1,5 +1,6 @@
 //! Mutex: a fair distributed lock on a session, with a fencing token.
 
+use crate::IntoBytes;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
@@ -44,8 +45,8 @@ struct Joined {
 
 impl Mutex {
     /// The lock `name` for `session`.
-    pub fn new(session: &Session, name: impl Into<Bytes>) -> Mutex {
-        let prefix = queue_prefix(name.into());
+    pub fn new(session: &Session, name: impl IntoBytes) -> Mutex {
+        let prefix = queue_prefix(name.into_bytes());
         let key = queue_key(&prefix, session.lease());
         Mutex { session: session.clone(), prefix, key, held: None, cleanup: None }
     }

@@ -39,8 +39,8 @@ impl Session {
     /// given, or adopts an existing [`lease`](NewSession::lease)) and
     /// starts keeping it alive.
     #[allow(clippy::new_ret_no_self, reason = "a builder awaited into the session, as Go's NewSession")]
-    pub fn new(client: &Client) -> NewSession<'_> {
-        NewSession { client, ttl: DEFAULT_SESSION_TTL, lease: None, timeout: None }
+    pub fn new(client: &Client) -> NewSession {
+        NewSession { client: client.clone(), ttl: DEFAULT_SESSION_TTL, lease: None, timeout: None }
     }
 
     /// The session's lease.
@@ -113,14 +113,14 @@ pub(crate) fn expired(lease: i64, cause: Option<&Error>) -> Error {
 /// A session being set up, from [`Session::new`].
 #[derive(Debug)]
 #[must_use = "a session does nothing until awaited"]
-pub struct NewSession<'a> {
-    client: &'a Client,
+pub struct NewSession {
+    client: Client,
     ttl: i64,
     lease: Option<i64>,
     timeout: Option<Duration>,
 }
 
-impl NewSession<'_> {
+impl NewSession {
     /// The TTL of the lease granted, in seconds (Go's `WithTTL`): how long
     /// the session's locks outlive a holder that stops renewing.
     pub fn ttl(mut self, ttl: i64) -> Self {
@@ -145,9 +145,9 @@ impl NewSession<'_> {
     }
 }
 
-impl<'a> IntoFuture for NewSession<'a> {
+impl IntoFuture for NewSession {
     type Output = Result<Session>;
-    type IntoFuture = ResponseFuture<'a, Session>;
+    type IntoFuture = ResponseFuture<Session>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

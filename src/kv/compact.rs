@@ -10,15 +10,19 @@ use std::future::IntoFuture;
 /// A compaction request, from [`Client::compact`].
 #[derive(Clone, Debug)]
 #[must_use = "a compaction does nothing until awaited"]
-pub struct Compact<'a> {
+pub struct Compact {
     request: CompactionRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> Compact<'a> {
-    pub(crate) fn new(client: &'a Client, revision: i64) -> Self {
-        Compact { request: CompactionRequest { revision, physical: false }, options: CallOptions::default(), client }
+impl Compact {
+    pub(crate) fn new(client: &Client, revision: i64) -> Self {
+        Compact {
+            request: CompactionRequest { revision, physical: false },
+            options: CallOptions::default(),
+            client: client.clone(),
+        }
     }
 
     /// Waits until the compacted entries are removed from the backend, not
@@ -31,9 +35,9 @@ impl<'a> Compact<'a> {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Compact<'a> {
+impl IntoFuture for Compact {
     type Output = Result<CompactResponse>;
-    type IntoFuture = ResponseFuture<'a, CompactResponse>;
+    type IntoFuture = ResponseFuture<CompactResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

@@ -1,6 +1,6 @@
 //! Delete: remove one key or a range of keys.
 
-use bytes::Bytes;
+use crate::IntoBytes;
 use std::future::IntoFuture;
 
 use super::{KeyValue, RangeEnd};
@@ -23,17 +23,17 @@ pub struct Delete<C = ()> {
 
 impl Delete<()> {
     /// A delete of `key`, for a transaction.
-    pub fn new(key: impl Into<Bytes>) -> Delete<()> {
+    pub fn new(key: impl IntoBytes) -> Delete<()> {
         Delete {
-            request: DeleteRangeRequest { key: key.into(), ..Default::default() },
+            request: DeleteRangeRequest { key: key.into_bytes(), ..Default::default() },
             range: RangeEnd::Single,
             options: CallOptions::default(),
             client: (),
         }
     }
 
-    pub(crate) fn bind(self, client: &Client) -> Delete<&Client> {
-        Delete { request: self.request, range: self.range, options: self.options, client }
+    pub(crate) fn bind(self, client: &Client) -> Delete<Client> {
+        Delete { request: self.request, range: self.range, options: self.options, client: client.clone() }
     }
 }
 
@@ -48,6 +48,12 @@ impl<C> Delete<C> {
 
     timeout_setter!();
 
+    /// The request without its client, and the client.
+    fn unbind(self) -> (Delete<()>, C) {
+        let Delete { request, range, options, client } = self;
+        (Delete { request, range, options, client: () }, client)
+    }
+
     pub(crate) fn into_request(self) -> Result<DeleteRangeRequest> {
         let mut request = self.request;
         self.range.fill(&mut request.key, &mut request.range_end)?;
@@ -55,14 +61,14 @@ impl<C> Delete<C> {
     }
 }
 
-impl<'a> IntoFuture for Delete<&'a Client> {
+impl IntoFuture for Delete<Client> {
     type Output = Result<DeleteResponse>;
-    type IntoFuture = ResponseFuture<'a, DeleteResponse>;
+    type IntoFuture = ResponseFuture<DeleteResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let client = self.client;
         let timeout = self.options.timeout;
-        let request = self.into_request();
+        let (unbound, client) = self.unbind();
+        let request = unbound.into_request();
         ResponseFuture::new(async move {
             let response: DeleteRangeResponse = client.transport.unary(&rpc::DELETE_RANGE, &request?, timeout).await?;
             Ok(DeleteResponse(response))

@@ -1,6 +1,6 @@
 //! Get: read one key or a range of keys.
 
-use bytes::Bytes;
+use crate::IntoBytes;
 use std::future::IntoFuture;
 
 use super::{GetStream, KeyValue, RangeEnd, SortOrder, SortTarget};
@@ -23,17 +23,17 @@ pub struct Get<C = ()> {
 
 impl Get<()> {
     /// A read of `key`, for a transaction.
-    pub fn new(key: impl Into<Bytes>) -> Get<()> {
+    pub fn new(key: impl IntoBytes) -> Get<()> {
         Get {
-            request: RangeRequest { key: key.into(), ..Default::default() },
+            request: RangeRequest { key: key.into_bytes(), ..Default::default() },
             range: RangeEnd::Single,
             options: CallOptions::default(),
             client: (),
         }
     }
 
-    pub(crate) fn bind(self, client: &Client) -> Get<&Client> {
-        Get { request: self.request, range: self.range, options: self.options, client }
+    pub(crate) fn bind(self, client: &Client) -> Get<Client> {
+        Get { request: self.request, range: self.range, options: self.options, client: client.clone() }
     }
 }
 
@@ -107,6 +107,12 @@ impl<C> Get<C> {
 
     timeout_setter!();
 
+    /// The request without its client, and the client.
+    fn unbind(self) -> (Get<()>, C) {
+        let Get { request, range, options, client } = self;
+        (Get { request, range, options, client: () }, client)
+    }
+
     /// The wire request, checked: an empty key without a range is refused.
     pub(crate) fn into_request(self) -> Result<RangeRequest> {
         let mut request = self.request;
@@ -115,7 +121,7 @@ impl<C> Get<C> {
     }
 }
 
-impl Get<&Client> {
+impl Get<Client> {
     /// The same read answered as a stream of pages instead of one message
     /// (Go's `GetStream`, etcd's `RangeStream`; etcd 3.7 or newer): awaiting
     /// a `Get` is Go's `Get`, `.stream()` is its `GetStream`. For ranges too
@@ -135,20 +141,20 @@ impl Get<&Client> {
     /// # Ok(()) }
     /// ```
     pub fn stream(self) -> GetStream {
-        let client = self.client;
         let timeout = self.options.timeout;
-        GetStream::new(client, self.into_request(), timeout)
+        let (unbound, client) = self.unbind();
+        GetStream::new(&client, unbound.into_request(), timeout)
     }
 }
 
-impl<'a> IntoFuture for Get<&'a Client> {
+impl IntoFuture for Get<Client> {
     type Output = Result<GetResponse>;
-    type IntoFuture = ResponseFuture<'a, GetResponse>;
+    type IntoFuture = ResponseFuture<GetResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let client = self.client;
         let timeout = self.options.timeout;
-        let request = self.into_request();
+        let (unbound, client) = self.unbind();
+        let request = unbound.into_request();
         ResponseFuture::new(async move {
             let response: RangeResponse = client.transport.unary(&rpc::RANGE, &request?, timeout).await?;
             Ok(GetResponse(response))

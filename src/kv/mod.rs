@@ -31,7 +31,7 @@ mod range;
 mod range_stream;
 mod txn;
 
-use bytes::Bytes;
+use crate::IntoBytes;
 
 pub use compact::{Compact, CompactResponse};
 pub use delete::{Delete, DeleteResponse};
@@ -51,29 +51,29 @@ use crate::Client;
 
 impl Client {
     /// Stores `value` under `key` (Go's `Put`).
-    pub fn put(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Put<&Client> {
+    pub fn put(&self, key: impl IntoBytes, value: impl IntoBytes) -> Put<Client> {
         Put::new(key, value).bind(self)
     }
 
     /// Reads `key`, or a range of keys with `.prefix()`, `.range_end()` or
     /// `.from_key()` (Go's `Get`).
-    pub fn get(&self, key: impl Into<Bytes>) -> Get<&Client> {
+    pub fn get(&self, key: impl IntoBytes) -> Get<Client> {
         Get::new(key).bind(self)
     }
 
     /// Deletes `key`, or a range of keys (Go's `Delete`).
-    pub fn delete(&self, key: impl Into<Bytes>) -> Delete<&Client> {
+    pub fn delete(&self, key: impl IntoBytes) -> Delete<Client> {
         Delete::new(key).bind(self)
     }
 
     /// Starts a transaction: `.when(compares).and_then(ops).or_else(ops)`
     /// (Go's `Txn(ctx).If().Then().Else().Commit()`).
-    pub fn txn(&self) -> Txn<&Client> {
+    pub fn txn(&self) -> Txn<Client> {
         Txn::new().bind(self)
     }
 
     /// Compacts the key-value history up to `revision` (Go's `Compact`).
-    pub fn compact(&self, revision: i64) -> Compact<'_> {
+    pub fn compact(&self, revision: i64) -> Compact {
         Compact::new(self, revision)
     }
 }

@@ -1,6 +1,6 @@
 //! Put: store a value under a key.
 
-use bytes::Bytes;
+use crate::IntoBytes;
 use std::future::IntoFuture;
 
 use super::{check_key, KeyValue};
@@ -22,16 +22,16 @@ pub struct Put<C = ()> {
 
 impl Put<()> {
     /// A put of `value` under `key`, for a transaction.
-    pub fn new(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Put<()> {
+    pub fn new(key: impl IntoBytes, value: impl IntoBytes) -> Put<()> {
         Put {
-            request: PutRequest { key: key.into(), value: value.into(), ..Default::default() },
+            request: PutRequest { key: key.into_bytes(), value: value.into_bytes(), ..Default::default() },
             options: CallOptions::default(),
             client: (),
         }
     }
 
-    pub(crate) fn bind(self, client: &Client) -> Put<&Client> {
-        Put { request: self.request, options: self.options, client }
+    pub(crate) fn bind(self, client: &Client) -> Put<Client> {
+        Put { request: self.request, options: self.options, client: client.clone() }
     }
 }
 
@@ -66,9 +66,9 @@ impl<C> Put<C> {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Put<&'a Client> {
+impl IntoFuture for Put<Client> {
     type Output = Result<PutResponse>;
-    type IntoFuture = ResponseFuture<'a, PutResponse>;
+    type IntoFuture = ResponseFuture<PutResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

@@ -1,6 +1,7 @@
 //! Txn: compares, then a list of operations if they all hold, another if
 //! not, applied atomically at one revision.
 
+use crate::IntoBytes;
 use bytes::Bytes;
 use std::future::IntoFuture;
 
@@ -41,8 +42,14 @@ impl Txn<()> {
         }
     }
 
-    pub(crate) fn bind(self, client: &Client) -> Txn<&Client> {
-        Txn { compares: self.compares, success: self.success, failure: self.failure, options: self.options, client }
+    pub(crate) fn bind(self, client: &Client) -> Txn<Client> {
+        Txn {
+            compares: self.compares,
+            success: self.success,
+            failure: self.failure,
+            options: self.options,
+            client: client.clone(),
+        }
     }
 }
 
@@ -73,6 +80,12 @@ impl<C> Txn<C> {
 
     timeout_setter!();
 
+    /// The request without its client, and the client.
+    fn unbind(self) -> (Txn<()>, C) {
+        let Txn { compares, success, failure, options, client } = self;
+        (Txn { compares, success, failure, options, client: () }, client)
+    }
+
     fn into_request(self) -> Result<TxnRequest> {
         let branch = |ops: Vec<TxnOp>| ops.into_iter().map(TxnOp::into_request).collect::<Result<Vec<_>>>();
         Ok(TxnRequest {
@@ -83,14 +96,14 @@ impl<C> Txn<C> {
     }
 }
 
-impl<'a> IntoFuture for Txn<&'a Client> {
+impl IntoFuture for Txn<Client> {
     type Output = Result<TxnResponse>;
-    type IntoFuture = ResponseFuture<'a, TxnResponse>;
+    type IntoFuture = ResponseFuture<TxnResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let client = self.client;
         let timeout = self.options.timeout;
-        let request = self.into_request();
+        let (unbound, client) = self.unbind();
+        let request = unbound.into_request();
         ResponseFuture::new(async move {
             let response: RawTxnResponse = client.transport.unary(&rpc::TXN, &request?, timeout).await?;
             Ok(TxnResponse(response))
@@ -186,11 +199,11 @@ pub struct Compare {
 }
 
 impl Compare {
-    fn build(key: impl Into<Bytes>, op: CompareOp, target: CompareTarget, value: TargetUnion) -> Compare {
+    fn build(key: impl IntoBytes, op: CompareOp, target: CompareTarget, value: TargetUnion) -> Compare {
         let raw = RawCompare {
             result: CompareResult::from(op) as i32,
             target: target as i32,
-            key: key.into(),
+            key: key.into_bytes(),
             target_union: Some(value),
             range_end: Bytes::new(),
         };
@@ -198,34 +211,34 @@ impl Compare {
     }
 
     /// Compares the value (Go's `Value(key)`).
-    pub fn value(key: impl Into<Bytes>, op: CompareOp, value: impl Into<Bytes>) -> Compare {
-        Compare::build(key, op, CompareTarget::Value, TargetUnion::Value(value.into()))
+    pub fn value(key: impl IntoBytes, op: CompareOp, value: impl IntoBytes) -> Compare {
+        Compare::build(key, op, CompareTarget::Value, TargetUnion::Value(value.into_bytes()))
     }
 
     /// Compares the version, the number of writes since creation; 0 means
     /// the key does not exist (`Version(key)`).
-    pub fn version(key: impl Into<Bytes>, op: CompareOp, version: i64) -> Compare {
+    pub fn version(key: impl IntoBytes, op: CompareOp, version: i64) -> Compare {
         Compare::build(key, op, CompareTarget::Version, TargetUnion::Version(version))
     }
 
     /// Compares the revision that created the key (`CreateRevision(key)`).
-    pub fn create_revision(key: impl Into<Bytes>, op: CompareOp, revision: i64) -> Compare {
+    pub fn create_revision(key: impl IntoBytes, op: CompareOp, revision: i64) -> Compare {
         Compare::build(key, op, CompareTarget::Create, TargetUnion::CreateRevision(revision))
     }
 
     /// Compares the revision of the last write to the key (`ModRevision(key)`).
-    pub fn mod_revision(key: impl Into<Bytes>, op: CompareOp, revision: i64) -> Compare {
+    pub fn mod_revision(key: impl IntoBytes, op: CompareOp, revision: i64) -> Compare {
         Compare::build(key, op, CompareTarget::Mod, TargetUnion::ModRevision(revision))
     }
 
     /// Compares the lease the key is attached to (`LeaseValue(key)`).
-    pub fn lease(key: impl Into<Bytes>, op: CompareOp, lease: i64) -> Compare {
+    pub fn lease(key: impl IntoBytes, op: CompareOp, lease: i64) -> Compare {
         Compare::build(key, op, CompareTarget::Lease, TargetUnion::Lease(lease))
     }
 
     /// Applies the compare to every key in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.range = RangeEnd::End(end.into());
+    pub fn range_end(mut self, end: impl IntoBytes) -> Self {
+        self.range = RangeEnd::End(end.into_bytes());
         self
     }
 

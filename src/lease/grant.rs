@@ -12,15 +12,15 @@ use crate::Client;
 /// A lease grant, from [`Client::grant`].
 #[derive(Clone, Debug)]
 #[must_use = "a grant does nothing until awaited"]
-pub struct Grant<'a> {
+pub struct Grant {
     request: LeaseGrantRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> Grant<'a> {
-    pub(crate) fn new(client: &'a Client, ttl: i64) -> Self {
-        Grant { request: LeaseGrantRequest { ttl, id: 0 }, options: CallOptions::default(), client }
+impl Grant {
+    pub(crate) fn new(client: &Client, ttl: i64) -> Self {
+        Grant { request: LeaseGrantRequest { ttl, id: 0 }, options: CallOptions::default(), client: client.clone() }
     }
 
     /// Asks for this lease id instead of letting the server choose one; it
@@ -33,9 +33,9 @@ impl<'a> Grant<'a> {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Grant<'a> {
+impl IntoFuture for Grant {
     type Output = Result<LeaseGrantResponse>;
-    type IntoFuture = ResponseFuture<'a, LeaseGrantResponse>;
+    type IntoFuture = ResponseFuture<LeaseGrantResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

@@ -23,15 +23,15 @@ use crate::Client;
 /// first renewal and returns a [`KeepAliveStream`] once the server answered.
 #[derive(Clone, Debug)]
 #[must_use = "a keep_alive does nothing until awaited"]
-pub struct KeepAlive<'a> {
+pub struct KeepAlive {
     id: i64,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> KeepAlive<'a> {
-    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
-        KeepAlive { id, options: CallOptions::default(), client }
+impl KeepAlive {
+    pub(crate) fn new(client: &Client, id: i64) -> Self {
+        KeepAlive { id, options: CallOptions::default(), client: client.clone() }
     }
 
     /// How long to wait for the first answer, instead of the client's
@@ -42,9 +42,9 @@ impl<'a> KeepAlive<'a> {
     }
 }
 
-impl<'a> IntoFuture for KeepAlive<'a> {
+impl IntoFuture for KeepAlive {
     type Output = Result<KeepAliveStream>;
-    type IntoFuture = ResponseFuture<'a, KeepAliveStream>;
+    type IntoFuture = ResponseFuture<KeepAliveStream>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -57,7 +57,7 @@ impl<'a> IntoFuture for KeepAlive<'a> {
     }
 }
 
-impl KeepAlive<'_> {
+impl KeepAlive {
     /// Keeps the lease alive like awaiting the request does, returning a
     /// handle with no stream of answers: what a session holds.
     pub(crate) async fn handle(self) -> Result<KeepAliveHandle> {
@@ -224,23 +224,23 @@ impl LeaseKeepAliveResponse {
 /// A single renewal, from [`Client::keep_alive_once`].
 #[derive(Clone, Debug)]
 #[must_use = "a keep_alive_once does nothing until awaited"]
-pub struct KeepAliveOnce<'a> {
+pub struct KeepAliveOnce {
     id: i64,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> KeepAliveOnce<'a> {
-    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
-        KeepAliveOnce { id, options: CallOptions::default(), client }
+impl KeepAliveOnce {
+    pub(crate) fn new(client: &Client, id: i64) -> Self {
+        KeepAliveOnce { id, options: CallOptions::default(), client: client.clone() }
     }
 
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for KeepAliveOnce<'a> {
+impl IntoFuture for KeepAliveOnce {
     type Output = Result<LeaseKeepAliveResponse>;
-    type IntoFuture = ResponseFuture<'a, LeaseKeepAliveResponse>;
+    type IntoFuture = ResponseFuture<LeaseKeepAliveResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

@@ -63,29 +63,29 @@ impl Client {
     /// [`InvalidArgument`](crate::ErrorKind::InvalidArgument), one over
     /// [`MAX_LEASE_TTL`] with
     /// [`LeaseTtlTooLarge`](crate::ErrorKind::LeaseTtlTooLarge).
-    pub fn grant(&self, ttl: i64) -> Grant<'_> {
+    pub fn grant(&self, ttl: i64) -> Grant {
         Grant::new(self, ttl)
     }
 
     /// Revokes lease `id` and deletes its keys (Go's `Revoke`).
-    pub fn revoke(&self, id: i64) -> Revoke<'_> {
+    pub fn revoke(&self, id: i64) -> Revoke {
         Revoke::new(self, id)
     }
 
     /// Seconds left of lease `id`, with its keys on `.keys()` (Go's
     /// `TimeToLive`). A lease that does not exist (or expired) fails with
     /// [`LeaseNotFound`](crate::ErrorKind::LeaseNotFound).
-    pub fn time_to_live(&self, id: i64) -> TimeToLive<'_> {
+    pub fn time_to_live(&self, id: i64) -> TimeToLive {
         TimeToLive::new(self, id)
     }
 
     /// Every lease of the cluster (Go's `Leases`).
-    pub fn leases(&self) -> Leases<'_> {
+    pub fn leases(&self) -> Leases {
         Leases::new(self)
     }
 
     /// Renews lease `id` once (Go's `KeepAliveOnce`).
-    pub fn keep_alive_once(&self, id: i64) -> KeepAliveOnce<'_> {
+    pub fn keep_alive_once(&self, id: i64) -> KeepAliveOnce {
         KeepAliveOnce::new(self, id)
     }
 
@@ -94,7 +94,7 @@ impl Client {
     /// Awaiting it returns once the server answered the first renewal, and
     /// fails with [`LeaseNotFound`](crate::ErrorKind::LeaseNotFound) for a
     /// lease that does not exist.
-    pub fn keep_alive(&self, id: i64) -> KeepAlive<'_> {
+    pub fn keep_alive(&self, id: i64) -> KeepAlive {
         KeepAlive::new(self, id)
     }
 }

@@ -12,23 +12,23 @@ use crate::Client;
 /// A lease revocation, from [`Client::revoke`].
 #[derive(Clone, Debug)]
 #[must_use = "a revoke does nothing until awaited"]
-pub struct Revoke<'a> {
+pub struct Revoke {
     request: LeaseRevokeRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> Revoke<'a> {
-    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
-        Revoke { request: LeaseRevokeRequest { id }, options: CallOptions::default(), client }
+impl Revoke {
+    pub(crate) fn new(client: &Client, id: i64) -> Self {
+        Revoke { request: LeaseRevokeRequest { id }, options: CallOptions::default(), client: client.clone() }
     }
 
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Revoke<'a> {
+impl IntoFuture for Revoke {
     type Output = Result<LeaseRevokeResponse>;
-    type IntoFuture = ResponseFuture<'a, LeaseRevokeResponse>;
+    type IntoFuture = ResponseFuture<LeaseRevokeResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

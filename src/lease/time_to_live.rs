@@ -16,15 +16,19 @@ use crate::Client;
 /// A lease lookup, from [`Client::time_to_live`].
 #[derive(Clone, Debug)]
 #[must_use = "a time_to_live does nothing until awaited"]
-pub struct TimeToLive<'a> {
+pub struct TimeToLive {
     request: LeaseTimeToLiveRequest,
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> TimeToLive<'a> {
-    pub(crate) fn new(client: &'a Client, id: i64) -> Self {
-        TimeToLive { request: LeaseTimeToLiveRequest { id, keys: false }, options: CallOptions::default(), client }
+impl TimeToLive {
+    pub(crate) fn new(client: &Client, id: i64) -> Self {
+        TimeToLive {
+            request: LeaseTimeToLiveRequest { id, keys: false },
+            options: CallOptions::default(),
+            client: client.clone(),
+        }
     }
 
     /// Also lists the keys attached to the lease (Go's `WithAttachedKeys`).
@@ -36,9 +40,9 @@ impl<'a> TimeToLive<'a> {
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for TimeToLive<'a> {
+impl IntoFuture for TimeToLive {
     type Output = Result<LeaseTimeToLiveResponse>;
-    type IntoFuture = ResponseFuture<'a, LeaseTimeToLiveResponse>;
+    type IntoFuture = ResponseFuture<LeaseTimeToLiveResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
@@ -86,22 +90,22 @@ impl LeaseTimeToLiveResponse {
 /// A listing of every lease, from [`Client::leases`].
 #[derive(Clone, Debug)]
 #[must_use = "a leases call does nothing until awaited"]
-pub struct Leases<'a> {
+pub struct Leases {
     options: CallOptions,
-    client: &'a Client,
+    client: Client,
 }
 
-impl<'a> Leases<'a> {
-    pub(crate) fn new(client: &'a Client) -> Self {
-        Leases { options: CallOptions::default(), client }
+impl Leases {
+    pub(crate) fn new(client: &Client) -> Self {
+        Leases { options: CallOptions::default(), client: client.clone() }
     }
 
     timeout_setter!();
 }
 
-impl<'a> IntoFuture for Leases<'a> {
+impl IntoFuture for Leases {
     type Output = Result<LeaseLeasesResponse>;
-    type IntoFuture = ResponseFuture<'a, LeaseLeasesResponse>;
+    type IntoFuture = ResponseFuture<LeaseLeasesResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {

@@ -14,7 +14,6 @@
 
 mod auth;
 mod backoff;
-pub(crate) mod calls;
 pub(crate) mod connection;
 pub(crate) mod deadline_stream;
 pub(crate) mod endpoint;

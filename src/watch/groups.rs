@@ -22,7 +22,7 @@ use crate::kv::ResponseHeader;
 use crate::pb::etcdserverpb::WatchCreateRequest;
 
 /// A watch handle as the hub sees it.
-pub(super) struct Member {
+pub(super) struct Subscriber {
     /// What it asked for: the shape of its group, and its start revision.
     request: WatchCreateRequest,
     created_notify: bool,
@@ -36,16 +36,16 @@ pub(super) struct Member {
     resume_at: i64,
 }
 
-impl Member {
+impl Subscriber {
     pub(super) fn new(
         request: WatchCreateRequest,
         created_notify: bool,
         queue: mpsc::Sender<WatchResponse>,
         shared: Arc<WatchShared>,
         created: oneshot::Sender<Result<()>>,
-    ) -> Member {
+    ) -> Subscriber {
         let resume_at = request.start_revision;
-        Member { request, created_notify, queue, shared, created: Some(created), group: None, resume_at }
+        Subscriber { request, created_notify, queue, shared, created: Some(created), group: None, resume_at }
     }
 
     /// Confirms the watch to its caller, with a created notification if
@@ -97,7 +97,7 @@ struct Group {
 /// Every watch handle of a client and the server watches that feed them.
 #[derive(Default)]
 pub(super) struct Groups {
-    members: HashMap<u64, Member>,
+    members: HashMap<u64, Subscriber>,
     groups: HashMap<u64, Group>,
     by_id: HashMap<i64, u64>,
     by_shape: HashMap<WatchCreateRequest, Vec<u64>>,
@@ -141,7 +141,7 @@ impl Groups {
     /// Places a new handle: in a live group at its position if there is
     /// one (confirmed at once), else in a group of its own that the caller
     /// must create on the server.
-    pub(super) fn add(&mut self, local: u64, member: Member) -> Option<u64> {
+    pub(super) fn add(&mut self, local: u64, member: Subscriber) -> Option<u64> {
         let start = member.request.start_revision;
         self.members.insert(local, member);
         self.place(local, start)
@@ -220,7 +220,7 @@ impl Groups {
 
     /// Takes a handle away (dropped, or ended). Returns the server id to
     /// cancel if its group has no handle left.
-    pub(super) fn remove(&mut self, local: u64) -> (Option<Member>, Option<i64>) {
+    pub(super) fn remove(&mut self, local: u64) -> (Option<Subscriber>, Option<i64>) {
         let Some(mut member) = self.members.remove(&local) else { return (None, None) };
         let cancel = member.group.take().and_then(|gid| self.leave(gid, local));
         (Some(member), cancel)

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::groups::{Groups, Member};
+use super::groups::{Groups, Subscriber};
 use super::response::WatchResponse;
 use super::stream::{WatchShared, WatchStream};
 use crate::error::{Error, ErrorKind, Result};
@@ -54,9 +54,9 @@ pub(crate) struct NewWatch {
 
 /// Where a client keeps its hub: started by the first watch.
 #[derive(Clone, Default)]
-pub(crate) struct HubSlot(Arc<Mutex<Option<mpsc::UnboundedSender<Command>>>>);
+pub(crate) struct HubHandle(Arc<Mutex<Option<mpsc::UnboundedSender<Command>>>>);
 
-impl HubSlot {
+impl HubHandle {
     fn commands(&self, transport: &Transport) -> Result<mpsc::UnboundedSender<Command>> {
         let mut slot = self.0.lock().map_err(|_| Error::new(ErrorKind::Internal, "watch hub lock poisoned"))?;
         if let Some(commands) = slot.as_ref().filter(|c| !c.is_closed()) {
@@ -282,7 +282,7 @@ impl Hub {
         match command {
             Command::Create(new) => {
                 let NewWatch { local, request, created_notify, queue, shared, created } = *new;
-                let member = Member::new(request, created_notify, queue, shared, created);
+                let member = Subscriber::new(request, created_notify, queue, shared, created);
                 if let Some(group) = self.groups.add(local, member) {
                     self.send_create(group);
                 }

@@ -55,7 +55,7 @@ mod options;
 mod response;
 mod stream;
 
-pub(crate) use hub::HubSlot;
+pub(crate) use hub::HubHandle;
 pub use options::Watch;
 pub use response::WatchResponse;
 pub use stream::{WatchEvents, WatchStream};
@@ -63,7 +63,7 @@ pub use stream::{WatchEvents, WatchStream};
 pub use crate::pb::mvccpb::event::EventType;
 pub use crate::pb::mvccpb::Event;
 
-use bytes::Bytes;
+use crate::IntoBytes;
 
 use crate::error::Result;
 use crate::Client;
@@ -72,8 +72,8 @@ impl Client {
     /// Watches `key`, or a range of keys with `.prefix()`, `.range_end()`
     /// or `.from_key()` (Go's `Watch`). Awaiting it returns once the server
     /// has created the watch.
-    pub fn watch(&self, key: impl Into<Bytes>) -> Watch<'_> {
-        Watch::new(self, key.into())
+    pub fn watch(&self, key: impl IntoBytes) -> Watch {
+        Watch::new(self, key.into_bytes())
     }
 
     /// Asks the server for a progress notification on every watch of this

@@ -19,8 +19,8 @@ pub const DEFAULT_BUFFER: usize = 1024;
 /// A watch request, from [`Client::watch`]. Awaiting it creates the watch.
 #[derive(Debug)]
 #[must_use = "a watch does nothing until awaited"]
-pub struct Watch<'a> {
-    client: &'a Client,
+pub struct Watch {
+    client: Client,
     key: Bytes,
     range: RangeEnd,
     request: WatchCreateRequest,
@@ -29,10 +29,10 @@ pub struct Watch<'a> {
     options: CallOptions,
 }
 
-impl<'a> Watch<'a> {
-    pub(crate) fn new(client: &'a Client, key: Bytes) -> Self {
+impl Watch {
+    pub(crate) fn new(client: &Client, key: Bytes) -> Self {
         Watch {
-            client,
+            client: client.clone(),
             key,
             range: RangeEnd::Single,
             request: WatchCreateRequest::default(),
@@ -132,12 +132,12 @@ impl<'a> Watch<'a> {
     }
 }
 
-impl<'a> IntoFuture for Watch<'a> {
+impl IntoFuture for Watch {
     type Output = Result<WatchStream>;
-    type IntoFuture = ResponseFuture<'a, WatchStream>;
+    type IntoFuture = ResponseFuture<WatchStream>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let client = self.client;
+        let client = self.client.clone();
         let timeout = self.options.timeout.unwrap_or(client.transport.request_timeout());
         let checked = self.into_request();
         ResponseFuture::new(async move {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Groups, Member};
+use super::{Groups, Subscriber};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::ResponseHeader;
 use crate::pb::etcdserverpb::WatchCreateRequest;
@@ -94,7 +94,7 @@ impl Hub {
         let (queue_tx, queue) = mpsc::channel(capacity);
         let shared = Arc::new(WatchShared::default());
         let (created_tx, created) = oneshot::channel();
-        let member = Member::new(request, created_notify, queue_tx, shared.clone(), created_tx);
+        let member = Subscriber::new(request, created_notify, queue_tx, shared.clone(), created_tx);
         let create = self.groups.add(local, member).map(|group| self.create(group));
         (Handle { local, queue, capacity, shared, created }, create)
     }

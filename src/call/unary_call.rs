@@ -9,9 +9,9 @@ macro_rules! unary_call {
     ($(#[$doc:meta])* $name:ident : $rpc:path, $request:ty => $response:ident) => {
         unary_call!(@define $(#[$doc])* $name, $request);
 
-        impl<'a> std::future::IntoFuture for $name<'a> {
+        impl std::future::IntoFuture for $name {
             type Output = $crate::Result<$response>;
-            type IntoFuture = $crate::ResponseFuture<'a, $response>;
+            type IntoFuture = $crate::ResponseFuture<$response>;
 
             fn into_future(self) -> Self::IntoFuture {
                 $crate::ResponseFuture::new(async move {
@@ -33,21 +33,21 @@ macro_rules! unary_call {
         $(#[$doc])*
         #[derive(Clone)]
         #[must_use = "a call does nothing until awaited"]
-        pub struct $name<'a> {
-            client: &'a $crate::Client,
+        pub struct $name {
+            client: $crate::Client,
             request: $request,
             options: $crate::call::CallOptions,
             endpoint: Option<String>,
         }
 
-        impl<'a> $name<'a> {
+        impl $name {
             #[allow(dead_code, reason = "not every call targets an endpoint")]
-            pub(crate) fn new(client: &'a $crate::Client, request: $request) -> Self {
+            pub(crate) fn new(client: $crate::Client, request: $request) -> Self {
                 $name { client, request, options: Default::default(), endpoint: None }
             }
 
             #[allow(dead_code, reason = "only calls that target an endpoint")]
-            pub(crate) fn on(client: &'a $crate::Client, endpoint: String, request: $request) -> Self {
+            pub(crate) fn on(client: $crate::Client, endpoint: String, request: $request) -> Self {
                 $name { client, request, options: Default::default(), endpoint: Some(endpoint) }
             }
 
@@ -55,7 +55,7 @@ macro_rules! unary_call {
         }
 
         // Requests may carry passwords: Debug shows the call, not its message.
-        impl std::fmt::Debug for $name<'_> {
+        impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name))
                     .field("endpoint", &self.endpoint)
