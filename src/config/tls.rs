@@ -40,6 +40,7 @@ pub(crate) enum PemSource {
 /// Refusals, by either side, fail with
 /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) and a message that says which
 /// certificate was refused and why. `Debug` never shows key material.
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 #[derive(Clone, Default)]
 pub struct TlsConfig {
     pub(crate) ca: Vec<PemSource>,
