@@ -99,7 +99,7 @@ impl Config {
         let endpoints = endpoints
             .into_iter()
             .map(|endpoint| {
-                let (clean, user) = userinfo::split(endpoint.into());
+                let (clean, user) = userinfo::take_userinfo(endpoint.into());
                 endpoint_users.extend(user);
                 clean
             })

@@ -78,10 +78,10 @@
 //! HTTP/2, with no C toolchain and no OpenSSL.
 //!
 //! - `tls`: `https://` and `unixs://` endpoints with rustls (no OpenSSL):
-//!   [`TlsConfig`] with CAs from files or bytes (or the system's roots),
+//!   `TlsConfig` with CAs from files or bytes (or the system's roots),
 //!   client certificates (X.509 v1 ones too), IP-SAN or DNS-name
 //!   verification, or a rustls `ClientConfig` of your own.
-//! - `testkit`: [`testkit`], which starts real etcd servers and clusters
+//! - `testkit`: the `testkit` module, which starts real etcd servers and clusters
 //!   on loopback ports for integration tests, ours and yours (Unix only).
 //!
 //! # Wire trace

@@ -26,7 +26,7 @@ impl EndpointUser {
 
 /// Splits `user[:password]@` out of an endpoint's authority. Unix socket
 /// endpoints are paths, where an `@` is only a character.
-pub(super) fn split(endpoint: String) -> (String, Option<EndpointUser>) {
+pub(super) fn take_userinfo(endpoint: String) -> (String, Option<EndpointUser>) {
     if endpoint.trim_start().starts_with("unix") {
         return (endpoint, None);
     }
@@ -103,7 +103,7 @@ mod tests {
     use super::*;
 
     fn parts(endpoint: &str) -> (String, Option<(String, Option<String>)>) {
-        let (clean, found) = split(endpoint.to_string());
+        let (clean, found) = take_userinfo(endpoint.to_string());
         (clean, found.map(|f| (f.user, f.password)))
     }
 
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn credentials_that_disagree_are_refused_without_showing_a_password() {
-        let found = |endpoint: &str| split(endpoint.to_string()).1.into_iter().collect::<Vec<_>>();
+        let found = |endpoint: &str| take_userinfo(endpoint.to_string()).1.into_iter().collect::<Vec<_>>();
         let alice = Credentials { user: "alice".into(), password: "pw1".into() };
         assert!(check(&found("http://alice:pw1@h:1"), Some(&alice)).is_ok());
         let mut both = found("http://alice:pw1@h:1");
