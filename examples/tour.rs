@@ -1,42 +1,78 @@
 //! A walk through etcd-raw, in the order a Go `clientv3` user knows.
 //!
 //! ```sh
-//! scripts/tour.sh                                  # starts a local etcd for the tour
-//! cargo run --features testkit --example tour -- http://127.0.0.1:2379   # your own etcd
+//! scripts/tour.sh                                            # starts a local etcd for the tour
+//! ETCDCTL_ENDPOINTS=http://127.0.0.1:2379 cargo run --example tour   # your own etcd
+//! cargo run --example tour -- http://127.0.0.1:2379                 # the same, as arguments
 //! ```
 //!
-//! With no endpoint given it starts a throwaway etcd on 127.0.0.1 (the
-//! test kit finds the binary `scripts/install-etcd.sh` installed) and stops
-//! it at the end. Set `RUST_LOG=etcd_raw=trace` to watch every message go
-//! by on the wire.
+//! With an etcd given (arguments, or etcdctl's variables as
+//! [`Config::from_env`] reads them: `ETCDCTL_ENDPOINTS`, `ETCDCTL_CACERT`,
+//! `ETCDCTL_USER`...), the tour talks to that etcd only: it skips, saying
+//! so, the sections that need an etcd of their own (TLS, auth) and the
+//! compaction (it would drop your etcd's history), and it deletes the
+//! `tour/` keys it wrote, even when a step fails. With none given it starts
+//! a throwaway etcd on 127.0.0.1 (feature `testkit`; the binary
+//! `scripts/install-etcd.sh` installed) and stops it at the end. Set
+//! `RUST_LOG=etcd_raw=trace` to watch every message go by on the wire.
 
 use std::time::Duration;
 
 use etcd_raw::concurrency::{Election, Mutex, Session};
 use etcd_raw::{Client, Compare, CompareOp, Config, ErrorKind, Put, SortOrder, SortTarget};
 
+type TourResult = Result<(), Box<dyn std::error::Error>>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> TourResult {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
 
-    // Use the endpoints given, or start a local etcd for the tour.
+    // 1. Connect, with a dial timeout (clientv3.New with DialTimeout): to
+    //    the etcd given, or to one started for the tour.
     let given: Vec<String> = std::env::args().skip(1).collect();
-    let local = if given.is_empty() { Some(etcd_raw::testkit::Etcd::start()?) } else { None };
-    let endpoints = match &local {
-        Some(etcd) => {
-            println!("started etcd {} at {}", etcd.binary().version, etcd.endpoint());
-            vec![etcd.endpoint()]
-        }
-        None => given,
+    let from_env = std::env::var_os("ETCDCTL_ENDPOINTS").is_some_and(|v| !v.is_empty());
+    let (config, local) = if !given.is_empty() {
+        (Config::new(given).dial_timeout(Duration::from_secs(5)), None)
+    } else if from_env {
+        (Config::from_env()?, None)
+    } else {
+        let (config, etcd) = start_local_etcd()?;
+        (config, Some(etcd))
     };
-
-    // 1. Connect, with a dial timeout (clientv3.New with DialTimeout).
-    let client = Client::new(Config::new(endpoints).dial_timeout(Duration::from_secs(5))).await?;
+    let client = Client::new(config).await?;
     println!("connected to {:?}", client.endpoints());
 
+    let walked = walk(&client, local.is_some()).await;
+    // 13. Clean up, also after a failed step: the tour leaves no keys behind.
+    let deleted = client.delete("tour/").prefix().await?;
+    println!("deleted {} keys under tour/", deleted.deleted());
+    walked // a local etcd stops here, as `local` is dropped
+}
+
+#[cfg(feature = "testkit")]
+type LocalEtcd = etcd_raw::testkit::Etcd;
+#[cfg(not(feature = "testkit"))]
+type LocalEtcd = std::convert::Infallible;
+
+/// An etcd for the tour alone, and the settings to reach it.
+#[cfg(feature = "testkit")]
+fn start_local_etcd() -> Result<(Config, LocalEtcd), Box<dyn std::error::Error>> {
+    let etcd = etcd_raw::testkit::Etcd::start()?;
+    println!("started etcd {} at {}", etcd.binary().version, etcd.endpoint());
+    Ok((Config::new([etcd.endpoint()]).dial_timeout(Duration::from_secs(5)), etcd))
+}
+
+#[cfg(not(feature = "testkit"))]
+fn start_local_etcd() -> Result<(Config, LocalEtcd), Box<dyn std::error::Error>> {
+    Err("no etcd given: set ETCDCTL_ENDPOINTS (or pass endpoints), or run scripts/tour.sh to start one".into())
+}
+
+/// Sections 2 to 12; `local`: whether the etcd is the tour's own, so that
+/// it may compact it and start others beside it.
+async fn walk(client: &Client, local: bool) -> TourResult {
     // 2. Put with a timeout (context.WithTimeout around cli.Put).
     let put = client.put("tour/sample_key", "sample_value").timeout(Duration::from_secs(1)).await?;
     println!("put at revision {}", put.header().revision);
@@ -109,12 +145,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) if e.kind() == ErrorKind::EmptyKey => println!("an empty key is refused before sending: {e}"),
         other => println!("unexpected: {other:?}"),
     }
-    let old = put.header().revision;
-    let now = client.put("tour/sample_key", "latest").await?.header().revision;
-    client.compact(now).await?;
-    match client.get("tour/sample_key").revision(old).await {
-        Err(e) if e.kind() == ErrorKind::Compacted => println!("revision {old} is compacted away: {e}"),
-        other => println!("unexpected: {other:?}"),
+    if local {
+        let old = put.header().revision;
+        let now = client.put("tour/sample_key", "latest").await?.header().revision;
+        client.compact(now).await?;
+        match client.get("tour/sample_key").revision(old).await {
+            Err(e) if e.kind() == ErrorKind::Compacted => println!("revision {old} is compacted away: {e}"),
+            other => println!("unexpected: {other:?}"),
+        }
+    } else {
+        println!("compaction: skipped on your etcd (it would drop the history of every key in it)");
     }
     match client.put("tour/leased", "v").lease(0x1234).await {
         Err(e) if e.kind() == ErrorKind::LeaseNotFound => println!("no such lease: {e}"),
@@ -152,7 +192,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 9. Locks: a session is a lease kept alive in the background; a mutex
     //    on it is held until unlocked or until the session is lost.
-    let session = Session::new(&client).ttl(5).await?;
+    let session = Session::new(client).ttl(5).await?;
     let mut mutex = Mutex::new(&session, "tour/lock");
     mutex.lock().await?;
     println!("holding {} with fencing token {:?}", String::from_utf8_lossy(mutex.key()), mutex.revision());
@@ -163,7 +203,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then([Put::new("tour/protected", "written under the lock")])
         .await?;
     println!("guarded write succeeded: {}", guarded.succeeded());
-    let rival = Session::new(&client).ttl(5).await?;
+    let rival = Session::new(client).ttl(5).await?;
     match Mutex::new(&rival, "tour/lock").try_lock().await {
         Err(e) if e.kind() == ErrorKind::Locked => println!("another session finds it locked: {e}"),
         other => println!("unexpected: {other:?}"),
@@ -190,23 +230,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     session.close().await?; // revokes the lease: every lock and leadership of it ends
     rival.close().await?;
 
-    // 11. TLS (feature `tls`): a CA, a server certificate for 127.0.0.1 (an
-    //     IP SAN) and a client certificate, made for the demo.
-    #[cfg(feature = "tls")]
-    tls_section().await?;
+    // 11. TLS (features `tls` and `testkit`): a CA, a server certificate
+    //     for 127.0.0.1 (an IP SAN) and a client certificate, made for the
+    //     demo, and an etcd started with them.
+    if !local {
+        println!("tls: skipped on your etcd: it starts a TLS member of its own from a local etcd binary (run the tour without ETCDCTL_ENDPOINTS)");
+    } else if cfg!(all(feature = "tls", feature = "testkit")) {
+        #[cfg(all(feature = "tls", feature = "testkit"))]
+        tls_section().await?;
+    } else {
+        println!("tls: skipped: it needs the `tls` and `testkit` features (scripts/tour.sh turns them on)");
+    }
 
     // 12. Auth: users, roles, a password login; tokens refresh by themselves.
-    auth_section().await?;
-
-    // 13. Clean up.
-    let deleted = client.delete("tour/").prefix().await?;
-    println!("deleted {} keys", deleted.deleted());
-    drop(local);
+    //     Enabling auth changes a server for good, so it gets its own.
+    if !local {
+        println!("auth: skipped on your etcd: enabling auth changes a server for good, so it starts one of its own from a local etcd binary (run the tour without ETCDCTL_ENDPOINTS)");
+    } else {
+        #[cfg(feature = "testkit")]
+        auth_section().await?;
+    }
     Ok(())
 }
 
-#[cfg(feature = "tls")]
-async fn tls_section() -> Result<(), Box<dyn std::error::Error>> {
+#[cfg(all(feature = "tls", feature = "testkit"))]
+async fn tls_section() -> TourResult {
     use etcd_raw::testkit::{Cluster, Etcd};
     use etcd_raw::TlsConfig;
     use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
@@ -249,7 +297,8 @@ async fn tls_section() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn auth_section() -> Result<(), Box<dyn std::error::Error>> {
+#[cfg(feature = "testkit")]
+async fn auth_section() -> TourResult {
     use etcd_raw::auth::PermissionType;
     // Enabling auth changes the server for good: use a throwaway one.
     let etcd = etcd_raw::testkit::Etcd::start()?;

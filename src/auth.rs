@@ -5,21 +5,25 @@
 //! Enabling auth needs a `root` user with the `root` role:
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
 //! use etcd_raw::auth::PermissionType;
-//! client.user_add("root", "root-password").await?;
-//! client.user_grant_role("root", "root").await?;
-//! client.role_add("app").await?;
-//! client.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
-//! client.user_add("alice", "alice-password").await?;
-//! client.user_grant_role("alice", "app").await?;
-//! client.auth_enable().await?;
 //!
-//! let alice = etcd_raw::Client::new(
-//!     etcd_raw::Config::new(client.endpoints()).auth("alice", "alice-password"),
-//! ).await?;
-//! alice.put("app/greeting", "hello").await?;
-//! # Ok(()) }
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     client.user_add("root", "root-password").await?;
+//!     client.user_grant_role("root", "root").await?;
+//!     client.role_add("app").await?;
+//!     client.role_grant_permission("app", "app/", PermissionType::Readwrite).prefix().await?;
+//!     client.user_add("alice", "alice-password").await?;
+//!     client.user_grant_role("alice", "app").await?;
+//!     client.auth_enable().await?;
+//!
+//!     let alice = etcd_raw::Client::new(
+//!         etcd_raw::Config::new(client.endpoints()).auth("alice", "alice-password"),
+//!     ).await?;
+//!     alice.put("app/greeting", "hello").await?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! Request builders here never show passwords in `Debug`, and calls that

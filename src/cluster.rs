@@ -2,15 +2,18 @@
 //! and promote members.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
-//! let added = client.member_add_as_learner(["http://10.0.0.4:2380"]).await?;
-//! let id = added.member().map(|m| m.id).unwrap_or_default();
-//! // ... start etcd on 10.0.0.4 with --initial-cluster-state=existing, let it catch up ...
-//! client.member_promote(id).await?;
-//! for member in client.member_list().await?.members() {
-//!     println!("{:x} {} {:?} learner={}", member.id, member.name, member.client_ur_ls, member.is_learner);
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let added = client.member_add_as_learner(["http://10.0.0.4:2380"]).await?;
+//!     let id = added.member().map(|m| m.id).unwrap_or_default();
+//!     // ... start etcd on 10.0.0.4 with --initial-cluster-state=existing, let it catch up ...
+//!     client.member_promote(id).await?;
+//!     for member in client.member_list().await?.members() {
+//!         println!("{:x} {} {:?} learner={}", member.id, member.name, member.client_ur_ls, member.is_learner);
+//!     }
+//!     Ok(())
 //! }
-//! # Ok(()) }
 //! ```
 
 use crate::call::unary_call;

@@ -2,9 +2,19 @@
 //! keepalive, message size limits, TLS and credentials. Names follow Go's
 //! `clientv3.Config`.
 
+mod env;
+#[cfg(feature = "tls")]
+mod tls;
+mod userinfo;
+
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+#[cfg(feature = "tls")]
+pub(crate) use tls::PemSource;
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
+
+use crate::error::{Error, ErrorKind, Result};
 use crate::transport::endpoint::Endpoint;
 
 /// etcd's server rejects HTTP/2 pings sent more often than this
@@ -35,6 +45,8 @@ pub struct Config {
     pub(crate) auto_sync_interval: Option<Duration>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<TlsConfig>,
+    /// Users found in the endpoints, kept to check they agree.
+    endpoint_users: Vec<userinfo::EndpointUser>,
 }
 
 /// A user name and its password; the password never appears in `Debug`.
@@ -62,17 +74,40 @@ impl Config {
     /// `--listen-client-urls unix:///abs/path/etcd.sock` (and from 3.7 may
     /// advertise it too, so auto-sync finds it).
     ///
+    /// A `user:password@` in an endpoint (`http://alice:pw@10.0.0.1:2379`)
+    /// is taken out of it at once, so it never shows in
+    /// [`endpoints`](Config::endpoints), `Debug` or an error, and the client
+    /// authenticates with it as [`auth`](Config::auth) would. Endpoints with
+    /// different credentials, a user without a password, or `auth` with
+    /// other credentials are refused by [`Client::new`](crate::Client::new)
+    /// with [`ErrorKind::InvalidArgument`].
+    ///
     /// ```
     /// let config = etcd_raw::Config::new(["unix:///run/etcd/etcd.sock", "127.0.0.1:2379"]);
     /// assert_eq!(config.endpoints()[0], "unix:///run/etcd/etcd.sock");
+    ///
+    /// let config = etcd_raw::Config::new(["http://alice:s3cret@10.0.0.1:2379"]);
+    /// assert_eq!(config.endpoints(), ["http://10.0.0.1:2379"]);
+    /// assert!(!format!("{config:?}").contains("s3cret"));
     /// ```
     pub fn new<I, S>(endpoints: I) -> Config
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let mut endpoint_users = Vec::new();
+        let endpoints = endpoints
+            .into_iter()
+            .map(|endpoint| {
+                let (clean, user) = userinfo::take_userinfo(endpoint.into());
+                endpoint_users.extend(user);
+                clean
+            })
+            .collect();
         Config {
-            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            credentials: endpoint_users.first().and_then(userinfo::EndpointUser::credentials),
+            endpoint_users,
+            endpoints,
             dial_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             keepalive_interval: Some(Duration::from_secs(30)),
@@ -80,29 +115,44 @@ impl Config {
             max_send_msg_size: 2 * 1024 * 1024,
             max_recv_msg_size: i32::MAX as usize,
             require_leader: true,
-            credentials: None,
             auto_sync_interval: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
     }
 
-    /// Settings from etcdctl's environment: `ETCDCTL_ENDPOINTS` (comma
-    /// separated, default `127.0.0.1:2379`), `ETCDCTL_DIAL_TIMEOUT` and
-    /// `ETCDCTL_COMMAND_TIMEOUT` (Go durations such as `2s` or `500ms`).
+    /// Settings from etcdctl's environment, as etcdctl reads it:
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `ETCDCTL_ENDPOINTS` | comma-separated endpoints (default `127.0.0.1:2379`) |
+    /// | `ETCDCTL_DIAL_TIMEOUT` | [`dial_timeout`](Config::dial_timeout), a Go duration: `2s`, `500ms`, `1m30s` |
+    /// | `ETCDCTL_COMMAND_TIMEOUT` | [`request_timeout`](Config::request_timeout), a Go duration |
+    /// | `ETCDCTL_USER` | `name:password`, or the name alone with `ETCDCTL_PASSWORD` |
+    /// | `ETCDCTL_PASSWORD` | the password of `ETCDCTL_USER` |
+    /// | `ETCDCTL_CACERT` | the CA file (feature `tls`) |
+    /// | `ETCDCTL_CERT`, `ETCDCTL_KEY` | the client certificate and key files (feature `tls`) |
+    ///
+    /// Any of the last three, or an `https://` endpoint, turns TLS on; with
+    /// no `ETCDCTL_CACERT` the system's roots are trusted. Empty variables
+    /// count as unset. A bad value fails with
+    /// [`ErrorKind::InvalidArgument`] naming the variable; files are read
+    /// when the client connects.
+    ///
+    /// ```no_run
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), etcd_raw::Error> {
+    ///     // ETCDCTL_ENDPOINTS=http://10.0.0.1:2379,http://10.0.0.2:2379 ETCDCTL_DIAL_TIMEOUT=2s
+    ///     let client = etcd_raw::Client::new(etcd_raw::Config::from_env()?).await?;
+    ///     println!("connected to {:?}", client.endpoints());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn from_env() -> Result<Config> {
-        let endpoints = std::env::var("ETCDCTL_ENDPOINTS").unwrap_or_else(|_| "127.0.0.1:2379".into());
-        let mut config = Config::new(endpoints.split(',').map(str::trim).filter(|e| !e.is_empty()));
-        if let Ok(value) = std::env::var("ETCDCTL_DIAL_TIMEOUT") {
-            config.dial_timeout = parse_go_duration(&value)?;
-        }
-        if let Ok(value) = std::env::var("ETCDCTL_COMMAND_TIMEOUT") {
-            config.request_timeout = parse_go_duration(&value)?;
-        }
-        Ok(config)
+        env::config_from(|name| std::env::var_os(name))
     }
 
-    /// The endpoints as given.
+    /// The endpoints as given, less any `user:password@`.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
     }
@@ -172,8 +222,11 @@ impl Config {
     /// valid (expired, or from an older auth revision) the client fetches a
     /// new one, once for all calls waiting on it, and retries the refused
     /// call once. A wrong password fails [`Client::new`](crate::Client::new)
-    /// with [`ErrorKind::AuthFailed`](crate::ErrorKind::AuthFailed). The
-    /// password and the token never appear in `Debug` output or logs.
+    /// with [`ErrorKind::AuthFailed`](crate::ErrorKind::AuthFailed), and an
+    /// empty user name, before anything is sent, with
+    /// [`ErrorKind::UserEmpty`](crate::ErrorKind::UserEmpty) (what etcd
+    /// answers a request without a user). The password and the token never
+    /// appear in `Debug` output or logs.
     pub fn auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some(Credentials { user: user.into(), password: password.into() });
         self
@@ -190,11 +243,12 @@ impl Config {
     }
 
     /// Connect with TLS (feature `tls`): every endpoint is dialed with
-    /// `https`, verified against the CA of `tls`, with its client
-    /// certificate if it has one. Bare `host:port` endpoints are taken as
+    /// `https`, verified against the CA of `tls` (or the system's roots),
+    /// with its client certificate if it has one. Bare `host:port` endpoints are taken as
     /// `https://`; `http://` endpoints are refused, as are `unix://` ones
     /// (use `unixs://` for TLS over a unix socket).
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
         self
@@ -223,10 +277,12 @@ impl Config {
         if self.dial_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid_argument("dial and request timeouts must be above zero"));
         }
-        if let Some(credentials) = &self.credentials {
-            if credentials.user.is_empty() {
-                return Err(Error::invalid_argument("auth: the user name is empty"));
-            }
+        userinfo::check(&self.endpoint_users, self.credentials.as_ref())?;
+        if self.credentials.as_ref().is_some_and(|c| c.user.is_empty()) {
+            return Err(Error::new(
+                ErrorKind::UserEmpty,
+                "auth: the user name is empty; give Config::auth a user name",
+            ));
         }
         if self.auto_sync_interval.is_some_and(|i| i.is_zero()) {
             return Err(Error::invalid_argument("the auto sync interval must be above zero"));
@@ -254,143 +310,9 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Where a PEM text comes from.
-#[cfg(feature = "tls")]
-#[derive(Clone)]
-pub(crate) enum PemSource {
-    Bytes(bytes::Bytes),
-    /// Read when the client connects.
-    File(std::path::PathBuf),
-}
-
-/// TLS settings for [`Config::tls`] (feature `tls`), as etcdctl's
-/// `--cacert`, `--cert`, `--key`:
-///
-/// ```no_run
-/// # fn demo() -> Result<(), etcd_raw::Error> {
-/// use etcd_raw::TlsConfig;
-/// let tls = TlsConfig::new()
-///     .ca_file("ca.pem")
-///     .identity_files("client.pem", "client-key.pem");
-/// let config = etcd_raw::Config::new(["https://127.0.0.1:2379"]).tls(tls);
-/// # Ok(()) }
-/// ```
-///
-/// Servers are verified against the CA given (never the system's roots):
-/// the name checked is each endpoint's host, an IP address (the
-/// certificate needs an IP SAN, as in `subjectAltName = IP:10.0.0.1`) or a
-/// DNS name, unless [`server_name`](TlsConfig::server_name) sets one for
-/// all. Keys may be PKCS#8, PKCS#1 (RSA) or SEC1 (EC) PEM. Refusals, by
-/// either side, fail with [`ErrorKind::Tls`](crate::ErrorKind::Tls) and a
-/// message that says which certificate was refused and why. `Debug` never
-/// shows key material.
-#[cfg(feature = "tls")]
-#[derive(Clone, Default)]
-pub struct TlsConfig {
-    pub(crate) ca: Vec<PemSource>,
-    pub(crate) identity: Option<(PemSource, PemSource)>,
-    pub(crate) server_name: Option<String>,
-}
-
-#[cfg(feature = "tls")]
-impl TlsConfig {
-    /// No CA and no client certificate yet.
-    pub fn new() -> TlsConfig {
-        TlsConfig::default()
-    }
-
-    /// Trust the CA certificates in this PEM text (may be called again to
-    /// add more).
-    pub fn ca_pem(mut self, pem: impl Into<bytes::Bytes>) -> Self {
-        self.ca.push(PemSource::Bytes(pem.into()));
-        self
-    }
-
-    /// Trust the CA certificates in this PEM file, read when the client
-    /// connects (etcdctl's `--cacert`).
-    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.ca.push(PemSource::File(path.into()));
-        self
-    }
-
-    /// Present this client certificate (chain) and private key, both PEM,
-    /// for servers started with `--client-cert-auth`.
-    pub fn identity(mut self, cert_pem: impl Into<bytes::Bytes>, key_pem: impl Into<bytes::Bytes>) -> Self {
-        self.identity = Some((PemSource::Bytes(cert_pem.into()), PemSource::Bytes(key_pem.into())));
-        self
-    }
-
-    /// Like [`identity`](TlsConfig::identity), from files read when the
-    /// client connects (etcdctl's `--cert` and `--key`).
-    pub fn identity_files(mut self, cert: impl Into<std::path::PathBuf>, key: impl Into<std::path::PathBuf>) -> Self {
-        self.identity = Some((PemSource::File(cert.into()), PemSource::File(key.into())));
-        self
-    }
-
-    /// Check every server's certificate for this DNS name or IP address
-    /// instead of the endpoint's host (Go's `tls.Config.ServerName`).
-    pub fn server_name(mut self, name: impl Into<String>) -> Self {
-        self.server_name = Some(name.into());
-        self
-    }
-}
-
-#[cfg(feature = "tls")]
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let describe = |s: &PemSource| match s {
-            PemSource::Bytes(b) => format!("<{} bytes of PEM>", b.len()),
-            PemSource::File(p) => p.display().to_string(),
-        };
-        f.debug_struct("TlsConfig")
-            .field("ca", &self.ca.iter().map(describe).collect::<Vec<_>>())
-            .field("identity", &self.identity.as_ref().map(|(cert, _)| (describe(cert), "<key redacted>")))
-            .field("server_name", &self.server_name)
-            .finish()
-    }
-}
-
-/// Parses the Go duration forms etcdctl users write: `5s`, `500ms`, `1m30s`.
-fn parse_go_duration(text: &str) -> Result<Duration> {
-    let bad = || Error::invalid_argument(format!("invalid duration {text:?} (expected e.g. 5s, 500ms, 1m30s)"));
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * seconds).map_err(|_| bad())?;
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("5s").ok(), Some(Duration::from_secs(5)));
-        assert_eq!(parse_go_duration("500ms").ok(), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("1m30s").ok(), Some(Duration::from_secs(90)));
-        assert!(parse_go_duration("").is_err());
-        assert!(parse_go_duration("5").is_err());
-        assert!(parse_go_duration("5x").is_err());
-    }
 
     #[test]
     fn keepalive_below_etcd_minimum_is_refused() {
@@ -408,8 +330,27 @@ mod tests {
     }
 
     #[test]
-    fn empty_user_is_refused() {
-        assert!(Config::new(["127.0.0.1:2379"]).auth("", "p").validate().is_err());
+    fn an_empty_user_is_refused_as_user_empty() {
+        let kind = |config: Config| config.validate().err().map(|e| e.kind());
+        assert_eq!(kind(Config::new(["127.0.0.1:2379"]).auth("", "p")), Some(ErrorKind::UserEmpty));
+        assert_eq!(kind(Config::new(["http://:p@127.0.0.1:2379"])), Some(ErrorKind::UserEmpty));
+    }
+
+    #[test]
+    fn a_password_in_an_endpoint_is_stripped_and_used() -> Result<()> {
+        let config = Config::new(["http://alice:s3cret-pa55@127.0.0.1:2379", "127.0.0.1:22379"]);
+        assert_eq!(config.endpoints(), ["http://127.0.0.1:2379", "127.0.0.1:22379"]);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret-pa55") && debug.contains("alice"), "{debug}");
+        let endpoints = config.validate()?;
+        assert!(endpoints.iter().all(|e| !e.original.contains('@')));
+        let credentials = config.credentials.as_ref().map(|c| (c.user.as_str(), c.password.as_str()));
+        assert_eq!(credentials, Some(("alice", "s3cret-pa55")));
+        // The same credentials again through auth are fine; others are not.
+        assert!(config.clone().auth("alice", "s3cret-pa55").validate().is_ok());
+        let error = config.auth("bob", "other").validate().err().map(|e| (e.kind(), e.to_string()));
+        assert!(error.as_ref().is_some_and(|(k, m)| *k == ErrorKind::InvalidArgument && !m.contains("s3cret")));
+        Ok(())
     }
 
     #[test]

@@ -3,17 +3,20 @@
 //! leader, resign.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
-//! let lease = client.grant(10).await?;
-//! let _alive = client.keep_alive(lease.id()).await?;
-//! let elected = client.campaign("pool/primary", lease.id(), "10.0.0.7").await?;
-//! client.proclaim(elected.leader(), "10.0.0.7:8080").await?;
-//! let mut changes = client.observe("pool/primary").await?;
-//! if let Some(change) = changes.message().await {
-//!     println!("leader says {:?}", change?.kv().map(|kv| kv.value.clone()));
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let lease = client.grant(10).await?;
+//!     let _alive = client.keep_alive(lease.id()).await?;
+//!     let elected = client.campaign("pool/primary", lease.id(), "10.0.0.7").await?;
+//!     client.proclaim(elected.leader(), "10.0.0.7:8080").await?;
+//!     let mut changes = client.observe("pool/primary").await?;
+//!     if let Some(change) = changes.message().await {
+//!         println!("leader says {:?}", change?.kv().map(|kv| kv.value.clone()));
+//!     }
+//!     client.resign(elected.leader()).await?;
+//!     Ok(())
 //! }
-//! client.resign(elected.leader()).await?;
-//! # Ok(()) }
 //! ```
 //!
 //! For a candidate with its own session, see

@@ -3,23 +3,35 @@
 //!
 //! # Quick start
 //!
+//! ```sh
+//! cargo add etcd-raw
+//! cargo add tokio --features macros,rt-multi-thread
+//! ```
+//!
 //! ```no_run
 //! use std::time::Duration;
+//!
 //! use etcd_raw::{Client, Config, ErrorKind};
 //!
-//! # async fn demo() -> Result<(), etcd_raw::Error> {
-//! let client = Client::new(Config::new(["127.0.0.1:2379"]).dial_timeout(Duration::from_secs(2))).await?;
-//! client.put("sample_key", "sample_value").timeout(Duration::from_secs(1)).await?;
-//! let response = client.get("sample_key").await?;
-//! for kv in response.kvs() {
-//!     println!("{} = {}", kv.key_str()?, kv.value_str()?);
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let config = Config::new(["127.0.0.1:2379"]).dial_timeout(Duration::from_secs(2));
+//!     let client = Client::new(config).await?;
+//!     client.put("sample_key", "sample_value").timeout(Duration::from_secs(1)).await?;
+//!     let response = client.get("sample_key").await?;
+//!     for kv in response.kvs() {
+//!         println!("{} = {}", kv.key_str()?, kv.value_str()?);
+//!     }
+//!     match client.get("").await {
+//!         Err(e) if e.kind() == ErrorKind::EmptyKey => println!("etcd needs a key"),
+//!         other => println!("{other:?}"),
+//!     }
+//!     Ok(())
 //! }
-//! match client.get("").await {
-//!     Err(e) if e.kind() == ErrorKind::EmptyKey => println!("etcd needs a key"),
-//!     other => println!("{other:?}"),
-//! }
-//! # Ok(()) }
 //! ```
+//!
+//! [`Config::from_env`] reads etcdctl's variables (`ETCDCTL_ENDPOINTS`,
+//! `ETCDCTL_CACERT`, `ETCDCTL_USER`, ...) instead.
 //!
 //! # Behavior
 //!
@@ -62,9 +74,15 @@
 //!
 //! # Features
 //!
-//! - `tls`: `https://` endpoints with rustls (no OpenSSL): CA, IP-SAN or
-//!   DNS-name verification, client certificates (`TlsConfig`).
-//! - `testkit`: the real-etcd test kit.
+//! None is on by default: the default build is the whole client over plain
+//! HTTP/2, with no C toolchain and no OpenSSL.
+//!
+//! - `tls`: `https://` and `unixs://` endpoints with rustls (no OpenSSL):
+//!   `TlsConfig` with CAs from files or bytes (or the system's roots),
+//!   client certificates (X.509 v1 ones too), IP-SAN or DNS-name
+//!   verification, or a rustls `ClientConfig` of your own.
+//! - `testkit`: the `testkit` module, which starts real etcd servers and clusters
+//!   on loopback ports for integration tests, ours and yours (Unix only).
 //!
 //! # Wire trace
 //!
@@ -74,6 +92,8 @@
 //! `tracing-subscriber`'s env filter, `RUST_LOG=etcd_raw=trace` shows the
 //! whole conversation.
 #![warn(missing_docs)]
+// docs.rs builds with every feature and labels what each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // No unsafe code in the client. The test kit alone needs it, for signals and
 // the parent-death signal of the etcd processes it spawns.
 #![cfg_attr(not(feature = "testkit"), forbid(unsafe_code))]
@@ -100,6 +120,7 @@ pub mod maintenance;
 pub mod watch;
 
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 #[allow(unsafe_code)]
 pub mod testkit;
 
@@ -109,6 +130,7 @@ pub use call::ResponseFuture;
 pub use client::Client;
 pub use concurrency::{Election, Mutex, Session};
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use config::TlsConfig;
 pub use config::{Config, MIN_KEEPALIVE_INTERVAL};
 pub use election::{LeaderKey, ObserveStream};

@@ -10,20 +10,24 @@
 //! exclude each other and `etcdctl lock`.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
 //! use etcd_raw::{Compare, CompareOp, Put};
-//! let lease = client.grant(10).await?;
-//! let _alive = client.keep_alive(lease.id()).await?;
-//! let lock = client.lock("jobs/nightly", lease.id()).await?;
-//! // Writes guarded by the lock's revision fail once the lock is lost.
-//! let guarded = client
-//!     .txn()
-//!     .when([Compare::create_revision(lock.key().clone(), CompareOp::Equal, lock.revision())])
-//!     .and_then([Put::new("jobs/nightly-state", "running")])
-//!     .await?;
-//! assert!(guarded.succeeded());
-//! client.unlock(lock.key().clone()).await?;
-//! # Ok(()) }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let lease = client.grant(10).await?;
+//!     let _alive = client.keep_alive(lease.id()).await?;
+//!     let lock = client.lock("jobs/nightly", lease.id()).await?;
+//!     // Writes guarded by the lock's revision fail once the lock is lost.
+//!     let guarded = client
+//!         .txn()
+//!         .when([Compare::create_revision(lock.key().clone(), CompareOp::Equal, lock.revision())])
+//!         .and_then([Put::new("jobs/nightly-state", "running")])
+//!         .await?;
+//!     assert!(guarded.succeeded());
+//!     client.unlock(lock.key().clone()).await?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! A lock is not mutual exclusion by itself: a holder that stalls past its

@@ -6,13 +6,16 @@
 //! the client's, and the call goes there and nowhere else.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
-//! for endpoint in client.endpoints() {
-//!     let status = client.status(&endpoint).await?;
-//!     println!("{endpoint}: {} db={}B leader={:x}", status.version(), status.db_size(), status.leader());
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     for endpoint in client.endpoints() {
+//!         let status = client.status(&endpoint).await?;
+//!         println!("{endpoint}: {} db={}B leader={:x}", status.version(), status.db_size(), status.leader());
+//!     }
+//!     client.defragment(&client.endpoints()[0]).await?;
+//!     Ok(())
 //! }
-//! client.defragment(&client.endpoints()[0]).await?;
-//! # Ok(()) }
 //! ```
 
 use std::future::IntoFuture;

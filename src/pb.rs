@@ -9,13 +9,17 @@
 //! every other call.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! use etcd_raw::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
-//! let mut kv = KvClient::new(client.raw_channel());
-//! let request = RangeRequest { key: "greeting".into(), ..Default::default() };
-//! let response = kv.range(request).await?.into_inner();
-//! println!("{} keys at revision {}", response.count, response.header.map_or(0, |h| h.revision));
-//! # Ok(()) }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let mut kv = KvClient::new(client.raw_channel());
+//!     let request = RangeRequest { key: "greeting".into(), ..Default::default() };
+//!     let response = kv.range(request).await?.into_inner();
+//!     println!("{} keys at revision {}", response.count, response.header.map_or(0, |h| h.revision));
+//!     Ok(())
+//! }
 //! ```
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 

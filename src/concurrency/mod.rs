@@ -2,25 +2,28 @@
 //! package: [`Session`], [`Mutex`] and [`Election`].
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
 //! use etcd_raw::concurrency::{Election, Mutex, Session};
 //! use etcd_raw::Put;
 //!
-//! let session = Session::new(&client).ttl(10).await?;
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let session = Session::new(&client).ttl(10).await?;
 //!
-//! let mut mutex = Mutex::new(&session, "locks/report");
-//! mutex.lock().await?;
-//! // Only writes made while the lock is held go through.
-//! let write = client.txn().when([mutex.owner_compare()]).and_then([Put::new("report", "done")]).await?;
-//! assert!(write.succeeded());
-//! mutex.unlock().await?;
+//!     let mut mutex = Mutex::new(&session, "locks/report");
+//!     mutex.lock().await?;
+//!     // Only writes made while the lock is held go through.
+//!     let write = client.txn().when([mutex.owner_compare()]).and_then([Put::new("report", "done")]).await?;
+//!     assert!(write.succeeded());
+//!     mutex.unlock().await?;
 //!
-//! let mut election = Election::new(&session, "pool/primary");
-//! election.campaign("10.0.0.7").await?;
-//! election.proclaim("10.0.0.7:8080").await?;
-//! election.resign().await?;
-//! session.close().await?;
-//! # Ok(()) }
+//!     let mut election = Election::new(&session, "pool/primary");
+//!     election.campaign("10.0.0.7").await?;
+//!     election.proclaim("10.0.0.7:8080").await?;
+//!     election.resign().await?;
+//!     session.close().await?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # Safety

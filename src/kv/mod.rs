@@ -7,20 +7,24 @@
 //! [`Get::stream`] (etcd 3.7's `RangeStream`).
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
 //! use etcd_raw::{Compare, CompareOp, Put, SortOrder, SortTarget};
-//! client.put("app/a", "1").prev_kv().await?;
-//! let page = client.get("app/").prefix().sort(SortTarget::Key, SortOrder::Descend).limit(10).await?;
-//! for kv in page.kvs() {
-//!     println!("{} = {}", kv.key_str()?, kv.value_str()?);
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     client.put("app/a", "1").prev_kv().await?;
+//!     let page = client.get("app/").prefix().sort(SortTarget::Key, SortOrder::Descend).limit(10).await?;
+//!     for kv in page.kvs() {
+//!         println!("{} = {}", kv.key_str()?, kv.value_str()?);
+//!     }
+//!     let swapped = client
+//!         .txn()
+//!         .when([Compare::value("app/a", CompareOp::Equal, "1")])
+//!         .and_then([Put::new("app/a", "2")])
+//!         .await?;
+//!     assert!(swapped.succeeded());
+//!     Ok(())
 //! }
-//! let swapped = client
-//!     .txn()
-//!     .when([Compare::value("app/a", CompareOp::Equal, "1")])
-//!     .and_then([Put::new("app/a", "2")])
-//!     .await?;
-//! assert!(swapped.succeeded());
-//! # Ok(()) }
 //! ```
 
 mod compact;

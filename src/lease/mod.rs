@@ -7,18 +7,21 @@
 //! lost.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
-//! let lease = client.grant(5).await?;
-//! client.put("service/instance-1", "10.0.0.7:8080").lease(lease.id()).await?;
-//! let mut alive = client.keep_alive(lease.id()).await?;
-//! // The key lives while `alive` does; this loop ends when the lease is lost.
-//! while let Some(renewal) = alive.message().await {
-//!     match renewal {
-//!         Ok(renewal) => println!("renewed for {}s", renewal.ttl()),
-//!         Err(lost) => println!("lease lost: {lost}"),
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let lease = client.grant(5).await?;
+//!     client.put("service/instance-1", "10.0.0.7:8080").lease(lease.id()).await?;
+//!     let mut alive = client.keep_alive(lease.id()).await?;
+//!     // The key lives while `alive` does; this loop ends when the lease is lost.
+//!     while let Some(renewal) = alive.message().await {
+//!         match renewal {
+//!             Ok(renewal) => println!("renewed for {}s", renewal.ttl()),
+//!             Err(lost) => println!("lease lost: {lost}"),
+//!         }
 //!     }
+//!     Ok(())
 //! }
-//! # Ok(()) }
 //! ```
 //!
 //! # Keeping alive

@@ -1,19 +1,20 @@
 //! Start real etcd servers and clusters from tests (feature `testkit`, Unix only).
 //!
 //! ```no_run
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use etcd_raw::testkit::{self, Cluster};
 //!
-//! // Tests that only need keys share one server and keep to their own prefix.
-//! let etcd = testkit::shared()?;
-//! let prefix = testkit::unique_prefix("my_test");
-//! println!("{} {prefix}", etcd.endpoint());
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Tests that only need keys share one server and keep to their own prefix.
+//!     let etcd = testkit::shared()?;
+//!     let prefix = testkit::unique_prefix("my_test");
+//!     println!("{} {prefix}", etcd.endpoint());
 //!
-//! // Fault tests get a cluster of their own.
-//! let mut cluster = Cluster::builder().members(3).arg("--auth-token-ttl=2").start()?;
-//! cluster.kill(1)?;
-//! cluster.restart(1)?;
-//! # Ok(()) }
+//!     // Fault tests get a cluster of their own.
+//!     let mut cluster = Cluster::builder().members(3).arg("--auth-token-ttl=2").start()?;
+//!     cluster.kill(1)?;
+//!     cluster.restart(1)?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # Which etcd

@@ -9,6 +9,11 @@
 //! arrives, it pings, and a ping left unanswered ends the connection, which
 //! fails every stream on it at once. That is how a hung (SIGSTOPped) member
 //! is found within a call's deadline instead of at the keepalive interval.
+//!
+//! A dial that the member cuts without a word may be plain gRPC sent to a
+//! TLS member, or the reverse; `misdial.rs` asks the member which.
+
+mod misdial;
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -109,13 +114,20 @@ impl Connection {
         settings: ConnectionSettings,
         tls: Option<&Tls>,
     ) -> Result<Connection> {
-        let (first, state) = Connection::open_once(endpoint, settings, tls).await;
+        let (mut outcome, mut state) = Connection::open_once(endpoint, settings, tls).await;
         // A server that answers the preface in HTTP/1 and closes at once (an
         // etcd 3.6+ peer port) can have its answer lost to the reset that
         // follows; once more is enough to read it and say what it is.
-        match first {
-            Err(e) if state.first_bytes.get().is_none() && was_cut(&e) => {
-                Connection::open_once(endpoint, settings, tls).await.0
+        if outcome.as_ref().is_err_and(was_cut) && state.first_bytes.get().is_none() {
+            (outcome, state) = Connection::open_once(endpoint, settings, tls).await;
+        }
+        match outcome {
+            // A TLS member closes on the HTTP/2 preface without a word.
+            Err(e) if tls.is_none() && state.first_bytes.get().is_none() && was_cut_or_closed(&e) => {
+                match misdial::answers_tls(endpoint, settings.dial_timeout).await {
+                    true => Err(misdial::speaks_tls(endpoint)),
+                    false => Err(e),
+                }
             }
             other => other,
         }
@@ -171,7 +183,17 @@ where
     match tls {
         None => start(ScalarWrites { io: socket, state: state.clone() }, endpoint, settings, state, None).await,
         Some(tls) => {
-            let stream = tls.connect(socket, endpoint).await?;
+            let stream = match tls.connect(socket, endpoint).await {
+                Ok(stream) => stream,
+                // A plain member closes on the ClientHello without a word.
+                Err(e) if e.kind() == ErrorKind::Unavailable => {
+                    return Err(match misdial::answers_plain_http2(endpoint, settings.dial_timeout).await {
+                        true => tls.not_tls(endpoint),
+                        false => e,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let identity = Some(tls.has_identity());
             start(ScalarWrites { io: stream, state: state.clone() }, endpoint, settings, state, identity).await
         }
@@ -264,36 +286,31 @@ fn was_cut(e: &Error) -> bool {
     e.kind() == ErrorKind::Unavailable && (text.contains("reset") || text.contains("broken pipe"))
 }
 
+/// Whether a setup failure is the socket cut or closed under us, rather
+/// than a refused dial or a member that does not answer.
+fn was_cut_or_closed(e: &Error) -> bool {
+    let text = e.message();
+    was_cut(e) || (e.kind() == ErrorKind::Unavailable && (text.contains("closed") || text.contains("end of file")))
+}
+
 /// What answered instead of an HTTP/2 gRPC server, judged by the first bytes
 /// it sent, when that says more than the h2 error does. etcd 3.6 and newer
 /// answer on the peer port in HTTP/1 only (3.5 also served gRPC there).
 fn misdialed(state: &ConnectionState, endpoint: &Endpoint) -> Option<Error> {
     let first = state.first_bytes.get()?;
     let url = &endpoint.original;
-    let (kind, message) = if first.starts_with(b"HTTP/") {
-        let kind = ErrorKind::Protocol;
-        (
-            kind,
-            format!(
-                "{url} answered in HTTP/1, not gRPC over HTTP/2: it is not an etcd client URL. \
-             Is it a peer URL (etcd 3.6 and newer serve no client calls on the peer port, 2380 by default)? \
-             Use the member's --advertise-client-urls"
-            ),
-        )
-    } else if endpoint.scheme == http::uri::Scheme::HTTP
-        && matches!(first.first(), Some(0x15 | 0x16))
-        && first.get(1) == Some(&3)
-    {
-        (
-            ErrorKind::Protocol,
-            format!(
-                "{url} answered with TLS: the member serves clients over TLS; use https:// with a TLS configuration"
-            ),
-        )
-    } else {
+    if endpoint.scheme == http::uri::Scheme::HTTP && misdial::is_tls_record(first) {
+        return Some(misdial::speaks_tls(endpoint));
+    }
+    if !first.starts_with(b"HTTP/") {
         return None;
-    };
-    Some(Error::new(kind, message).with_endpoint(url.clone()))
+    }
+    let message = format!(
+        "{url} answered in HTTP/1, not gRPC over HTTP/2: it is not an etcd client URL. \
+         Is it a peer URL (etcd 3.6 and newer serve no client calls on the peer port, 2380 by default)? \
+         Use the member's --advertise-client-urls"
+    );
+    Some(Error::new(ErrorKind::Protocol, message).with_endpoint(url.clone()))
 }
 
 /// An h2 failure while setting up or running a connection: a TLS refusal

@@ -43,6 +43,10 @@ impl Endpoint {
             (Scheme::HTTP, trimmed)
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('@') {
+            // Config takes credentials out of endpoints; never echo one here.
+            return Err(Error::invalid_argument("invalid endpoint: a user:password@ part is not allowed here"));
+        }
         if rest.contains('/') {
             return Err(bad("a path is not allowed"));
         }

@@ -2,18 +2,18 @@
 //! key or range, that never loses an event.
 //!
 //! ```no_run
-//! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
-//! use std::future::poll_fn;
-//! use std::pin::Pin;
-//! use futures_core::Stream;
-//!
-//! let mut watch = client.watch("config/").prefix().prev_kv().await?;
-//! while let Some(response) = poll_fn(|cx| Pin::new(&mut watch).poll_next(cx)).await {
-//!     for event in response?.events() {
-//!         println!("{:?} {:?} at {}", event.event_type(), event.kv, event.revision());
+//! #[tokio::main]
+//! async fn main() -> Result<(), etcd_raw::Error> {
+//!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+//!     let mut watch = client.watch("config/").prefix().prev_kv().await?;
+//!     // `message()` is the next response; a WatchStream is also a `Stream`.
+//!     while let Some(response) = watch.message().await {
+//!         for event in response?.events() {
+//!             println!("{:?} {:?} at {}", event.event_type(), event.kv, event.revision());
+//!         }
 //!     }
+//!     Ok(())
 //! }
-//! # Ok(()) }
 //! ```
 //!
 //! # Guarantees
