@@ -57,8 +57,7 @@ impl Transport {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_string();
         let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or(("", path.as_str()));
-        let span =
-            tracing::debug_span!("etcd_rpc", service = service, method = method, endpoint = tracing::field::Empty);
+        let span = super::unary::rpc_span(service, method);
         let trace =
             Trace { traced: !secret(&path) && tracing::enabled!(tracing::Level::TRACE), span, started: Instant::now() };
         // The stub's own deadline (tonic's `set_timeout`, sent as
@@ -189,6 +188,7 @@ impl Trace {
 
     fn failed(&self, error: &Error) {
         let elapsed_us = self.elapsed_us();
+        super::unary::record_end(&self.span, elapsed_us, Some(error), 1);
         tracing::debug!(parent: &self.span, elapsed_us, outcome = error.kind().as_str(), error = %error, "rpc failed");
     }
 
@@ -197,6 +197,7 @@ impl Trace {
     fn ended(&self, status: Option<&HeaderMap>) {
         match status.and_then(grpc::status) {
             Some(Ok(())) => {
+                super::unary::record_end(&self.span, self.elapsed_us(), None, 1);
                 tracing::debug!(parent: &self.span, elapsed_us = self.elapsed_us(), outcome = "ok", "rpc done")
             }
             Some(Err(e)) => self.failed(&e),

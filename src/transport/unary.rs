@@ -3,7 +3,7 @@
 //! go to the next endpoint; once it may have, only repeatable RPCs are sent
 //! again, and a write's failure says its outcome is unknown.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -34,6 +34,29 @@ pub(crate) enum Target {
     Any,
     /// Only this one (etcdctl's per-endpoint maintenance calls).
     One(usize),
+}
+
+/// The span of one call. Its fields are what a metrics or tracing layer
+/// exports: `service`, `method`, the `endpoint` of the last attempt, and at
+/// the end `latency_us`, `outcome` (`ok` or the error kind) and `retries`
+/// (attempts after the first).
+pub(super) fn rpc_span(service: &str, method: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "etcd_rpc",
+        service,
+        method,
+        endpoint = tracing::field::Empty,
+        latency_us = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        retries = tracing::field::Empty,
+    )
+}
+
+/// Fills the span's closing fields.
+pub(super) fn record_end(span: &tracing::Span, latency_us: u64, error: Option<&Error>, tries: u32) {
+    span.record("latency_us", latency_us);
+    span.record("outcome", error.map_or("ok", |e| e.kind().as_str()));
+    span.record("retries", tries.saturating_sub(1));
 }
 
 /// RPCs whose messages carry a password or a token: never traced.
@@ -85,12 +108,7 @@ impl Transport {
         let started = Instant::now();
         let deadline = later(started, timeout);
         let body = grpc::encode(request, self.shared.max_send)?;
-        let span = tracing::debug_span!(
-            "etcd_rpc",
-            service = rpc.service,
-            method = rpc.method,
-            endpoint = tracing::field::Empty
-        );
+        let span = rpc_span(rpc.service, rpc.method);
         let traced = !secret(rpc.path) && tracing::enabled!(tracing::Level::TRACE);
         if traced {
             tracing::trace!(parent: &span, request = ?request, "send");
@@ -98,7 +116,8 @@ impl Transport {
         // Set once the request may have reached a server: only then is a
         // write that runs out of time of unknown outcome.
         let sent = AtomicBool::new(false);
-        let attempts = self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, &sent);
+        let tries = AtomicU32::new(0);
+        let attempts = self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, (&sent, &tries));
         // A deadline already passed sends nothing and dials nothing (Go
         // checks its context first too); a timer would poll the attempt,
         // and so send it, before noticing.
@@ -115,6 +134,7 @@ impl Transport {
         };
         let result = result.map_err(|e| rpc.explain_missing(e));
         let elapsed_us = started.elapsed().as_micros() as u64;
+        record_end(&span, elapsed_us, result.as_ref().err(), tries.load(Ordering::Relaxed));
         match &result {
             Ok(response) => {
                 tracing::debug!(parent: &span, elapsed_us, outcome = "ok", "rpc done");
@@ -136,7 +156,7 @@ impl Transport {
         deadline: Instant,
         target: Target,
         with_token: bool,
-        sent: &AtomicBool,
+        (sent, tries): (&AtomicBool, &AtomicU32),
     ) -> Result<R>
     where
         R: prost::Message + Default + std::fmt::Debug,
@@ -171,6 +191,7 @@ impl Transport {
                 }
                 let wait = if span == 1 { remaining } else { remaining.min(DIAL_WAIT) };
                 let token = if with_token { self.token() } else { None };
+                tries.fetch_add(1, Ordering::Relaxed);
                 let failure = match self.connection_within(index, wait).await {
                     Ok(connection) => {
                         let token_value = token.as_ref().and_then(|t| t.value.as_ref());
