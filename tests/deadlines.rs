@@ -97,6 +97,21 @@ async fn an_unbounded_deadline_to_an_endpoint_without_a_connection_does_not_pani
 }
 
 #[tokio::test]
+async fn a_deadline_names_the_member_that_did_not_answer() -> TestResult {
+    let etcd = Etcd::start()?;
+    let client = Client::connect([etcd.endpoint()]).await?;
+    client.put("hung/k", "v").await?;
+    etcd.pause(0)?;
+    let outcome = client.get("hung/k").timeout(Duration::from_millis(300)).await;
+    etcd.resume(0)?;
+    let error = outcome.err().ok_or("a stopped server answered")?;
+    assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
+    assert_eq!(error.endpoint(), Some(etcd.endpoint().as_str()), "{error}");
+    assert!(error.to_string().contains(&etcd.endpoint()), "{error}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn raw_calls_honour_the_request_deadline_on_a_stopped_server() -> TestResult {
     let etcd = Etcd::start()?;
     let client = Client::connect([etcd.endpoint()]).await?;

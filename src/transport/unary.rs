@@ -3,7 +3,7 @@
 //! go to the next endpoint; once it may have, only repeatable RPCs are sent
 //! again, and a write's failure says its outcome is unknown.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -117,7 +117,9 @@ impl Transport {
         // write that runs out of time of unknown outcome.
         let sent = AtomicBool::new(false);
         let tries = AtomicU32::new(0);
-        let attempts = self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, (&sent, &tries));
+        // The endpoint of the attempt in flight: the one to blame at the deadline.
+        let at = AtomicUsize::new(usize::MAX);
+        let attempts = self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, (&sent, &tries, &at));
         // A deadline already passed sends nothing and dials nothing (Go
         // checks its context first too); a timer would poll the attempt,
         // and so send it, before noticing.
@@ -127,7 +129,14 @@ impl Transport {
             match tokio::time::timeout_at(deadline, attempts.instrument(span.clone())).await {
                 Ok(result) => result,
                 Err(_) => {
-                    let err = expired(rpc, timeout);
+                    let mut err = expired(rpc, timeout);
+                    let index = at.load(Ordering::Relaxed);
+                    if index < self.shared.slots.len() {
+                        let name = self.endpoint_name(index);
+                        err =
+                            Error::new(ErrorKind::DeadlineExceeded, format!("{} (waiting for {name})", err.message()))
+                                .with_endpoint(name.to_string());
+                    }
                     Err(if !rpc.repeatable && sent.load(Ordering::Relaxed) { err.with_outcome_unknown() } else { err })
                 }
             }
@@ -156,7 +165,7 @@ impl Transport {
         deadline: Instant,
         target: Target,
         with_token: bool,
-        (sent, tries): (&AtomicBool, &AtomicU32),
+        (sent, tries, at): (&AtomicBool, &AtomicU32, &AtomicUsize),
     ) -> Result<R>
     where
         R: prost::Message + Default + std::fmt::Debug,
@@ -192,6 +201,7 @@ impl Transport {
                 let wait = if span == 1 { remaining } else { remaining.min(DIAL_WAIT) };
                 let token = if with_token { self.token() } else { None };
                 tries.fetch_add(1, Ordering::Relaxed);
+                at.store(index, Ordering::Relaxed);
                 let failure = match self.connection_within(index, wait).await {
                     Ok(connection) => {
                         let token_value = token.as_ref().and_then(|t| t.value.as_ref());
