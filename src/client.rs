@@ -62,6 +62,36 @@ impl Client {
         self.transport.sync_endpoints().await
     }
 
+    /// Closes the client and every clone of it (Go's `Close`): connections
+    /// end now; watches, keepalives, observations and calls still running
+    /// end with [`ErrorKind::ClientClosed`](crate::ErrorKind::ClientClosed)
+    /// (a write cut off this way has an unknown outcome); calls made after
+    /// it fail at once with that kind. Leases kept alive by the client are
+    /// no longer renewed and expire after their TTL; revoke them first to
+    /// end them now.
+    ///
+    /// Dropping the last clone of a client without closing it ends its
+    /// connections and background tasks too, once the watches, keepalives
+    /// and calls that hold it are gone; `close` does it at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), etcd_raw::Error> {
+    /// let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
+    /// let mut watch = client.watch("config/").prefix().await?;
+    /// client.close();
+    /// assert!(client.get("config/x").await.is_err());
+    /// assert!(watch.message().await.is_some_and(|m| m.is_err()));
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self) {
+        self.transport.close();
+    }
+
+    /// Whether [`close`](Self::close) was called on this client or a clone.
+    pub fn is_closed(&self) -> bool {
+        self.transport.is_closed()
+    }
+
     /// A channel for the raw generated stubs in [`crate::pb`], over this
     /// client's connections, deadlines and metadata.
     pub fn raw_channel(&self) -> RawChannel {

@@ -279,6 +279,10 @@ error_kinds! {
     DeadlineExceeded,
     /// The call was cancelled.
     Canceled,
+    /// The client was closed ([`Client::close`](crate::Client::close)):
+    /// calls, watches and keepalives still running end with this, and
+    /// calls made after it fail at once.
+    ClientClosed,
     /// TLS failed: handshake, certificate verification, or TLS
     /// configuration.
     Tls,

@@ -164,6 +164,7 @@ const ROWS: &[Row] = {
         row(Unavailable, &[], &[], RETRYABLE | MAY_HAVE_APPLIED),
         row(DeadlineExceeded, &["etcdserver: context deadline exceeded", "context deadline exceeded"], &[C::DeadlineExceeded, C::Unknown], MAY_HAVE_APPLIED),
         row(Canceled, &["etcdserver: request canceled", "etcdserver: request cancelled", "context canceled"], &[C::Cancelled, C::Unknown], MAY_HAVE_APPLIED),
+        row(ClientClosed, &[], &[], REFUSED),
         row(Tls, &[], &[], REFUSED),
         row(Unauthenticated, &[], &[], REFUSED),
         row(Unimplemented, &[], &[], REFUSED),

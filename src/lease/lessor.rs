@@ -432,8 +432,10 @@ impl Task {
                 // waiting for its first answer hears it now, not at its
                 // deadline. Leases already alive keep trying until their
                 // TTL runs out, in case the cause passes.
+                // A closed client renews nothing more: every holder hears it.
+                let closed = error.kind() == ErrorKind::ClientClosed;
                 let starting: Vec<i64> =
-                    self.leases.iter().filter(|(_, e)| e.ttl.is_none()).map(|(&id, _)| id).collect();
+                    self.leases.iter().filter(|(_, e)| closed || e.ttl.is_none()).map(|(&id, _)| id).collect();
                 for id in starting {
                     if let Some(entry) = self.leases.remove(&id) {
                         entry.lose(error.clone());

@@ -80,6 +80,8 @@ struct ConnectionState {
     /// The first bytes the server sent, kept to say what answered when the
     /// connection fails during setup (an HTTP/1 server, a TLS one).
     first_bytes: std::sync::OnceLock<Vec<u8>>,
+    /// Ends the connection when the client is closed.
+    shutdown: tokio::sync::Notify,
 }
 
 /// Counts a stream as active while it lives.
@@ -99,6 +101,11 @@ impl Connection {
     /// Whether the connection ended because the member stopped answering.
     pub(crate) fn was_hung(&self) -> bool {
         self.state.hung.load(Ordering::Acquire)
+    }
+
+    /// Ends the connection now: every stream on it fails.
+    pub(crate) fn shutdown(&self) {
+        self.state.shutdown.notify_one();
     }
 
     pub(crate) fn track(&self) -> ActiveStream {
@@ -144,6 +151,7 @@ impl Connection {
             active: AtomicUsize::new(0),
             reads: AtomicU64::new(0),
             first_bytes: std::sync::OnceLock::new(),
+            shutdown: tokio::sync::Notify::new(),
         });
         (Connection::dial(endpoint, settings, tls, state.clone()).await, state)
     }
@@ -246,6 +254,18 @@ where
     let for_watchdog = ready.clone();
     tokio::spawn(async move {
         let watchdog = watchdog(pinger, settings, task_state.clone(), for_watchdog);
+        let closing = task_state.clone();
+        let watchdog = async move {
+            let mut watchdog = std::pin::pin!(watchdog);
+            let mut shutdown = std::pin::pin!(closing.shutdown.notified());
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(why) = watchdog.as_mut().poll(cx) {
+                    return Poll::Ready(why);
+                }
+                shutdown.as_mut().poll(cx).map(|()| "the client was closed".to_string())
+            })
+            .await
+        };
         let outcome = FirstOf { a: connection, b: Box::pin(watchdog) }.await;
         let setting_up = ready.lock().ok().and_then(|mut r| r.take());
         let why = match outcome {

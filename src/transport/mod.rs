@@ -78,6 +78,8 @@ struct Shared {
     auth: Option<TokenState>,
     /// Bumped whenever a dial ends, so callers waiting for one wake up.
     dials: tokio::sync::watch::Sender<u64>,
+    /// Set by [`Transport::close`]: nothing is dialed or sent any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Transport {
@@ -111,6 +113,7 @@ impl Transport {
                 tls,
                 auth: config.credentials.clone().map(TokenState::new),
                 dials: tokio::sync::watch::Sender::new(0),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         transport.first_connection().await?;
@@ -168,6 +171,28 @@ impl Transport {
             message.push_str(&format!(" ({})", reasons.join("; ")));
         }
         Error::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Closes the client (Go's `Close`): no call is sent and no endpoint
+    /// dialed any more, and every connection ends now, so the calls and
+    /// streams on them fail; the stream core ends streams with
+    /// [`ErrorKind::ClientClosed`] instead of reopening them.
+    pub(crate) fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for slot in self.shared.slots.iter() {
+            let connection = slot.connection.lock().ok().and_then(|mut held| held.take());
+            if let Some(connection) = connection {
+                connection.shutdown();
+            }
+        }
+        self.shared.dials.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Refuses `message` up front if it is over the send limit, as sending
@@ -266,6 +291,9 @@ impl Transport {
     /// in the background and waits for it at most `wait`: the dial goes on
     /// if the caller moves on to another endpoint.
     async fn connection_within(&self, index: usize, wait: Duration) -> Result<Connection> {
+        if self.is_closed() {
+            return Err(closed());
+        }
         let slot = &self.shared.slots[index];
         if let Some(live) = slot.live() {
             return Ok(live);
@@ -309,6 +337,9 @@ impl Transport {
 
     /// Starts a background dial of endpoint `index` unless one runs.
     fn start_dial(&self, index: usize) {
+        if self.is_closed() {
+            return;
+        }
         let slot = &self.shared.slots[index];
         if slot.dialing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
@@ -394,6 +425,11 @@ impl Transport {
     fn endpoint_name(&self, index: usize) -> &str {
         &self.shared.slots[index].endpoint.original
     }
+}
+
+/// The error of everything asked of a closed client.
+pub(crate) fn closed() -> Error {
+    Error::new(ErrorKind::ClientClosed, "the client was closed")
 }
 
 /// About thirty years: what a deadline too far to represent becomes.

@@ -130,6 +130,9 @@ impl StreamCore {
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }
+            if transport.is_closed() {
+                return Err(super::closed());
+            }
             if let Some(generation) = stale {
                 // Single flight: a refresh another call already made counts.
                 transport.refresh_token(generation).await?;
@@ -200,6 +203,9 @@ impl StreamCore {
     /// The stream, or its opening, failed with `error`: whether and when
     /// to open it again.
     pub(crate) fn failed(&mut self, error: Error) -> Recovery {
+        if self.transport.is_closed() {
+            return Recovery::Stop(super::closed());
+        }
         if self.stale {
             // The owner saw a refused token in a message (a watch create):
             // reopen at once with a new one.

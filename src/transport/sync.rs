@@ -67,6 +67,9 @@ async fn sync_loop(shared: Weak<Shared>, interval: Duration) {
         tokio::time::sleep(interval).await;
         let Some(shared) = shared.upgrade() else { return };
         let transport = Transport { shared };
+        if transport.is_closed() {
+            return;
+        }
         if let Err(e) = transport.sync_endpoints().await {
             tracing::debug!(error = %e, "endpoint sync failed; the list stays as it is");
         }

@@ -123,7 +123,9 @@ impl Transport {
         // A deadline already passed sends nothing and dials nothing (Go
         // checks its context first too); a timer would poll the attempt,
         // and so send it, before noticing.
-        let result = if deadline <= Instant::now() {
+        let result = if self.is_closed() {
+            Err(super::closed())
+        } else if deadline <= Instant::now() {
             Err(expired(rpc, timeout))
         } else {
             match tokio::time::timeout_at(deadline, attempts.instrument(span.clone())).await {
@@ -217,6 +219,13 @@ impl Transport {
                     }
                     Err(e) => Failure::NotSent(e),
                 };
+                if self.is_closed() {
+                    // Whatever broke, the client's closing did: say so.
+                    return Err(match failure {
+                        Failure::MaybeSent(_) if !rpc.repeatable => super::closed().with_outcome_unknown(),
+                        _ => super::closed(),
+                    });
+                }
                 let err = match policy::decide(failure, Rule::unary(rpc)) {
                     Decision::Next(e) => e,
                     Decision::Refresh(e) if with_token && !refreshed && self.shared.auth.is_some() => {
