@@ -161,16 +161,28 @@ impl Transport {
                 return first.clone();
             }
         }
-        let mut message = format!(
-            "no etcd endpoint reachable within the dial timeout of {:?}; tried {}",
-            self.shared.dial_timeout,
-            tried.join(", ")
-        );
-        if !failures.is_empty() {
-            let reasons: Vec<&str> = failures.iter().map(Error::message).collect();
-            message.push_str(&format!(" ({})", reasons.join("; ")));
+        // Each endpoint's reason; one that is still dialing gets the same
+        // words as one whose dial timed out, so a silent server reads the
+        // same whichever came first.
+        let reasons: Vec<String> = self
+            .shared
+            .slots
+            .iter()
+            .map(|slot| match slot.last_error() {
+                Some(e) => e.message().to_string(),
+                None => self.silent(&slot.endpoint.original),
+            })
+            .collect();
+        let error = Error::new(ErrorKind::Unavailable, format!("no etcd endpoint reachable: {}", reasons.join("; ")));
+        match tried.as_slice() {
+            [only] => error.with_endpoint(only.to_string()),
+            _ => error,
         }
-        Error::new(ErrorKind::Unavailable, message)
+    }
+
+    /// What a dial that got no answer within the dial timeout says.
+    fn silent(&self, endpoint: &str) -> String {
+        format!("{endpoint} did not answer within the dial timeout of {:?}", self.shared.dial_timeout)
     }
 
     /// Closes the client (Go's `Close`): no call is sent and no endpoint
@@ -351,11 +363,8 @@ impl Transport {
             let dial = Connection::open(&slot.endpoint, shared.settings, shared.tls.as_ref());
             let outcome = match tokio::time::timeout(shared.dial_timeout, dial).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Unavailable,
-                    format!("dialing {} took longer than {:?}", slot.endpoint.original, shared.dial_timeout),
-                )
-                .with_endpoint(slot.endpoint.original.clone())),
+                Err(_) => Err(Error::new(ErrorKind::Unavailable, transport.silent(&slot.endpoint.original))
+                    .with_endpoint(slot.endpoint.original.clone())),
             };
             match outcome {
                 Ok(connection) => {
