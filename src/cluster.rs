@@ -6,11 +6,11 @@
 //! async fn main() -> Result<(), etcd_raw::Error> {
 //!     let client = etcd_raw::Client::connect(["127.0.0.1:2379"]).await?;
 //!     let added = client.member_add_as_learner(["http://10.0.0.4:2380"]).await?;
-//!     let id = added.member().map(|m| m.id).unwrap_or_default();
+//!     let id = added.member().map(|m| m.id()).unwrap_or_default();
 //!     // ... start etcd on 10.0.0.4 with --initial-cluster-state=existing, let it catch up ...
 //!     client.member_promote(id).await?;
 //!     for member in client.member_list().await?.members() {
-//!         println!("{:x} {} {:?} learner={}", member.id, member.name, member.client_ur_ls, member.is_learner);
+//!         println!("{:x} {} {:?} learner={}", member.id(), member.name(), member.client_urls(), member.is_learner());
 //!     }
 //!     Ok(())
 //! }
@@ -27,7 +27,9 @@ use crate::pb::etcdserverpb::{
 use crate::transport::rpc;
 use crate::Client;
 
-pub use crate::pb::etcdserverpb::Member;
+mod member;
+
+pub use member::Member;
 
 impl Client {
     /// Every member, learners included (Go's `MemberList`).
@@ -141,66 +143,66 @@ impl MemberList {
 
 wire_response! {
     /// The cluster's members.
-    MemberListResponse(RawMemberListResponse)
+    MemberListResponse(RawMemberListResponse) { members: Vec<Member> }
 }
 
 impl MemberListResponse {
     /// Every member; a member added but not started yet has no name and
     /// no client URLs.
     pub fn members(&self) -> &[Member] {
-        &self.0.members
+        &self.members
     }
 }
 
 wire_response! {
     /// The member added, and the members after the change.
-    MemberAddResponse(RawMemberAddResponse)
+    MemberAddResponse(RawMemberAddResponse) { member: Option<Member>, members: Vec<Member> }
 }
 
 impl MemberAddResponse {
     /// The member just added (its id is what promote and remove take).
     pub fn member(&self) -> Option<&Member> {
-        self.0.member.as_ref()
+        self.member.as_ref()
     }
 
     /// Every member after the change.
     pub fn members(&self) -> &[Member] {
-        &self.0.members
+        &self.members
     }
 }
 
 wire_response! {
     /// The members left after a removal.
-    MemberRemoveResponse(RawMemberRemoveResponse)
+    MemberRemoveResponse(RawMemberRemoveResponse) { members: Vec<Member> }
 }
 
 impl MemberRemoveResponse {
     /// Every member after the change.
     pub fn members(&self) -> &[Member] {
-        &self.0.members
+        &self.members
     }
 }
 
 wire_response! {
     /// The members after a peer URL change.
-    MemberUpdateResponse(RawMemberUpdateResponse)
+    MemberUpdateResponse(RawMemberUpdateResponse) { members: Vec<Member> }
 }
 
 impl MemberUpdateResponse {
     /// Every member after the change.
     pub fn members(&self) -> &[Member] {
-        &self.0.members
+        &self.members
     }
 }
 
 wire_response! {
     /// The members after a promotion.
-    MemberPromoteResponse(RawMemberPromoteResponse)
+    MemberPromoteResponse(RawMemberPromoteResponse) { members: Vec<Member> }
 }
 
 impl MemberPromoteResponse {
     /// Every member after the change.
     pub fn members(&self) -> &[Member] {
-        &self.0.members
+        &self.members
     }
 }

@@ -12,7 +12,7 @@
 //!     client.proclaim(elected.leader(), "10.0.0.7:8080").await?;
 //!     let mut changes = client.observe("pool/primary").await?;
 //!     if let Some(change) = changes.message().await {
-//!         println!("leader says {:?}", change?.kv().map(|kv| kv.value.clone()));
+//!         println!("leader says {:?}", change?.kv().map(|kv| kv.value().to_vec()));
 //!     }
 //!     client.resign(elected.leader()).await?;
 //!     Ok(())
@@ -45,7 +45,9 @@ use crate::transport::stream_core::{Recovery, SourceOpening, StreamCore};
 use crate::transport::streaming::Source;
 use crate::Client;
 
-pub use crate::pb::v3electionpb::LeaderKey;
+mod leader_key;
+
+pub use leader_key::LeaderKey;
 
 impl Client {
     /// Campaigns in election `name` with `lease`, proposing `value`, and
@@ -64,7 +66,7 @@ impl Client {
     /// [`ElectionNotLeader`](ErrorKind::ElectionNotLeader) when `leader` no
     /// longer leads.
     pub fn proclaim(&self, leader: &LeaderKey, value: impl IntoBytes) -> Proclaim {
-        let request = ProclaimRequest { leader: Some(leader.clone()), value: value.into_bytes() };
+        let request = ProclaimRequest { leader: Some(leader.raw().clone()), value: value.into_bytes() };
         Proclaim { request, options: CallOptions::default(), client: self.clone() }
     }
 
@@ -86,7 +88,7 @@ impl Client {
 
     /// Gives up leadership: the next candidate is elected.
     pub fn resign(&self, leader: &LeaderKey) -> Resign {
-        let request = ResignRequest { leader: Some(leader.clone()) };
+        let request = ResignRequest { leader: Some(leader.raw().clone()) };
         Resign { request, options: CallOptions::default(), client: self.clone() }
     }
 }
@@ -119,12 +121,13 @@ impl IntoFuture for Campaign {
             let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
             let raw: RawCampaignResponse =
                 self.client.transport.unary(&rpc::CAMPAIGN, &self.request, Some(timeout)).await?;
-            let leader = raw.leader.clone().ok_or_else(|| Error::protocol("campaign answered without a leader key"))?;
+            let leader: LeaderKey =
+                raw.leader.clone().ok_or_else(|| Error::protocol("campaign answered without a leader key"))?.into();
             // The server's campaign only waits for older candidates to go; it
             // does not check that this one's lease outlived the wait.
-            let held = self.client.get(leader.key.clone()).await?.into_kvs().pop();
+            let held = self.client.get(leader.raw().key.clone()).await?.into_kvs().pop();
             match held {
-                Some(kv) if kv.create_revision == leader.rev => Ok(CampaignResponse { raw, leader }),
+                Some(kv) if kv.create_revision() == leader.rev() => Ok(CampaignResponse { raw, leader }),
                 _ => Err(Error::new(
                     ErrorKind::SessionExpired,
                     format!(
@@ -147,12 +150,12 @@ pub struct CampaignResponse {
 
 impl CampaignResponse {
     /// Revision, member and raft term of the answer.
-    pub fn header(&self) -> &crate::kv::ResponseHeader {
-        crate::kv::header(&self.raw.header)
+    pub fn header(&self) -> crate::kv::ResponseHeader {
+        crate::kv::ResponseHeader::of(&self.raw.header)
     }
 
     /// The leadership: pass it to [`Client::proclaim`] and
-    /// [`Client::resign`]. Its `rev` (the key's create revision) is the
+    /// [`Client::resign`]. Its [`rev`](LeaderKey::rev) (the key's create revision) is the
     /// fencing token of this term.
     pub fn leader(&self) -> &LeaderKey {
         &self.leader
@@ -216,21 +219,21 @@ impl IntoFuture for Leader {
         ResponseFuture::new(async move {
             let raw: RawLeaderResponse =
                 self.client.transport.unary(&rpc::LEADER, &self.request, self.options.timeout).await?;
-            Ok(LeaderResponse(raw))
+            Ok(LeaderResponse::from(raw))
         })
     }
 }
 
 wire_response! {
     /// The leader of an election: its key, value and revisions.
-    LeaderResponse(RawLeaderResponse)
+    LeaderResponse(RawLeaderResponse) { kv: Option<KeyValue> }
 }
 
 impl LeaderResponse {
-    /// The leader's key-value pair: `key` is the leader key, `value` the
-    /// value it proclaimed, `create_revision` its term's revision.
+    /// The leader's key-value pair: its key is the leader key, its value
+    /// the value it proclaimed, its create revision the term's revision.
     pub fn kv(&self) -> Option<&KeyValue> {
-        self.0.kv.as_ref()
+        self.kv.as_ref()
     }
 }
 
@@ -354,7 +357,7 @@ impl Stream for ObserveStream {
                         // current leader: skip what was delivered.
                         if revision > this.seen {
                             this.seen = revision;
-                            return Poll::Ready(Some(Ok(LeaderResponse(response))));
+                            return Poll::Ready(Some(Ok(LeaderResponse::from(response))));
                         }
                     }
                     Ok(None) => {

@@ -105,6 +105,7 @@ mod bytes_arg;
 mod call;
 mod client;
 mod config;
+mod convert;
 mod error;
 pub mod kv;
 pub mod pb;
@@ -143,7 +144,7 @@ pub use kv::{
 pub use lease::KeepAliveStream;
 pub use lock::LockResponse;
 pub use transport::{RawBody, RawChannel};
-pub use watch::{Watch, WatchResponse, WatchStream};
+pub use watch::{Event, EventType, Watch, WatchResponse, WatchStream};
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]

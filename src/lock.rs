@@ -110,7 +110,9 @@ impl IntoFuture for Lock {
             // it held the lock (etcd#11456): only a key still there counts.
             let held = self.client.get(raw.key.clone()).await?.into_kvs().pop();
             match held {
-                Some(kv) if kv.lease == self.request.lease => Ok(LockResponse { raw, revision: kv.create_revision }),
+                Some(kv) if kv.lease() == self.request.lease => {
+                    Ok(LockResponse { raw, revision: kv.create_revision() })
+                }
                 _ => Err(Error::new(
                     ErrorKind::SessionExpired,
                     format!(
@@ -133,8 +135,8 @@ pub struct LockResponse {
 
 impl LockResponse {
     /// Revision, member and raft term of the answer.
-    pub fn header(&self) -> &ResponseHeader {
-        crate::kv::header(&self.raw.header)
+    pub fn header(&self) -> ResponseHeader {
+        ResponseHeader::of(&self.raw.header)
     }
 
     /// The lock's key, to pass to [`Client::unlock`]; it exists exactly as

@@ -2,7 +2,9 @@
 //! each service module states only what is its own.
 
 /// A response type wrapping its wire message: `header()`, `into_inner()`
-/// and conversions both ways with the `pb` message.
+/// and conversions both ways with the `pb` message. Fields listed in braces
+/// hold messages that are handed out as our own types: they move out of the
+/// message into the response (and back into the message on `into_inner`).
 macro_rules! wire_response {
     ($(#[$doc:meta])* $name:ident($raw:ty)) => {
         $(#[$doc])*
@@ -11,8 +13,8 @@ macro_rules! wire_response {
 
         impl $name {
             /// Revision, member and raft term of the answer.
-            pub fn header(&self) -> &$crate::kv::ResponseHeader {
-                $crate::kv::header(&self.0.header)
+            pub fn header(&self) -> $crate::kv::ResponseHeader {
+                $crate::kv::ResponseHeader::of(&self.0.header)
             }
 
             /// The wire message.
@@ -27,9 +29,59 @@ macro_rules! wire_response {
             }
         }
 
+        impl $crate::convert::WireResponse for $name {
+            type Raw = $raw;
+            fn from_raw(raw: $raw) -> Self {
+                raw.into()
+            }
+        }
+
         impl From<$name> for $raw {
             fn from(response: $name) -> Self {
                 response.0
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident($raw:ty) { $($field:ident: $ty:ty),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct $name {
+            /// The message, with the fields below taken out.
+            pub(crate) raw: $raw,
+            $(pub(crate) $field: $ty,)+
+        }
+
+        impl $name {
+            /// Revision, member and raft term of the answer.
+            pub fn header(&self) -> $crate::kv::ResponseHeader {
+                $crate::kv::ResponseHeader::of(&self.raw.header)
+            }
+
+            /// The wire message.
+            pub fn into_inner(self) -> $raw {
+                self.into()
+            }
+        }
+
+        impl From<$raw> for $name {
+            fn from(mut raw: $raw) -> Self {
+                $(let $field = $crate::convert::Lift::lift(std::mem::take(&mut raw.$field));)+
+                $name { raw, $($field,)+ }
+            }
+        }
+
+        impl $crate::convert::WireResponse for $name {
+            type Raw = $raw;
+            fn from_raw(raw: $raw) -> Self {
+                raw.into()
+            }
+        }
+
+        impl From<$name> for $raw {
+            fn from(response: $name) -> Self {
+                let mut raw = response.raw;
+                $(raw.$field = $crate::convert::Lift::lift(response.$field);)+
+                raw
             }
         }
     };

@@ -199,12 +199,12 @@ impl StatusResponse {
 
     /// This member's id.
     pub fn member_id(&self) -> u64 {
-        self.header().member_id
+        self.header().member_id()
     }
 
     /// Whether this member is the leader.
     pub fn is_leader(&self) -> bool {
-        self.0.leader != 0 && self.0.leader == self.header().member_id
+        self.0.leader != 0 && self.0.leader == self.header().member_id()
     }
 
     /// Whether this member is a learner.

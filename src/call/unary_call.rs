@@ -24,7 +24,7 @@ macro_rules! unary_call {
                         }
                         None => transport.unary(&$rpc, &self.request, self.options.timeout).await?,
                     };
-                    Ok($response(raw))
+                    Ok(<$response as $crate::convert::WireResponse>::from_raw(raw))
                 })
             }
         }

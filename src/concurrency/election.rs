@@ -82,7 +82,7 @@ impl Election {
                 }
             })?;
             let revision = if response.succeeded() {
-                response.header().revision
+                response.header().revision()
             } else {
                 let ours = match response.op_responses()?.into_iter().next() {
                     Some(TxnOpResponse::Get(ours)) => ours.into_kvs().into_iter().next(),
@@ -90,9 +90,9 @@ impl Election {
                 };
                 let ours =
                     ours.ok_or_else(|| Error::protocol("campaign transaction: our key is neither created nor found"))?;
-                abandon.revision = Some(ours.create_revision);
-                if ours.value != value {
-                    let term = Compare::create_revision(key.clone(), CompareOp::Equal, ours.create_revision);
+                abandon.revision = Some(ours.create_revision());
+                if ours.value() != value {
+                    let term = Compare::create_revision(key.clone(), CompareOp::Equal, ours.create_revision());
                     let update = retrying(|| {
                         client.txn().when([term.clone()]).and_then([Put::new(key.clone(), value.clone()).lease(lease)])
                     })
@@ -101,7 +101,7 @@ impl Election {
                         return Err(session::expired(lease, None));
                     }
                 }
-                ours.create_revision
+                ours.create_revision()
             };
             abandon.revision = Some(revision);
             let header = wait_for_turn(client, prefix, key, revision, lease).await?;
@@ -146,7 +146,7 @@ impl Election {
             self.leader = None;
             return Err(not_leader("the leader key is gone: leadership was lost with the session's lease"));
         }
-        self.leader = Some(Term { revision: term.revision, header: *response.header() });
+        self.leader = Some(Term { revision: term.revision, header: response.header() });
         Ok(())
     }
 
@@ -171,7 +171,7 @@ impl Election {
     pub async fn leader(&self) -> Result<LeaderResponse> {
         let first = Get::new(self.prefix.clone()).prefix().sort(SortTarget::Create, SortOrder::Ascend).limit(1);
         let response = self.session.client().txn().and_then([first]).await?;
-        let header = response.header().to_owned();
+        let header = response.header();
         let kv = match response.op_responses()?.into_iter().next() {
             Some(TxnOpResponse::Get(got)) => got.into_kvs().into_iter().next(),
             _ => None,
@@ -179,7 +179,7 @@ impl Election {
         let Some(kv) = kv else {
             return Err(Error::new(ErrorKind::ElectionNoLeader, "election: no leader"));
         };
-        Ok(LeaderResponse::from(RawLeaderResponse { header: Some(header), kv: Some(kv) }))
+        Ok(LeaderResponse::from(RawLeaderResponse { header: Some(header.into()), kv: Some(kv.into()) }))
     }
 
     /// The leaders and their values, in order (Go's `Observe`); see
@@ -201,8 +201,8 @@ impl Election {
 
     /// While leader: the header of the last read or write that showed the
     /// leadership (Go's `Header`).
-    pub fn header(&self) -> Option<&ResponseHeader> {
-        self.leader.as_ref().map(|term| &term.header)
+    pub fn header(&self) -> Option<ResponseHeader> {
+        self.leader.map(|term| term.header)
     }
 
     /// The session the candidacy belongs to.

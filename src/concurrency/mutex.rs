@@ -7,7 +7,9 @@ use tokio::task::JoinHandle;
 use super::wait::wait_for_turn;
 use super::{queue_key, queue_prefix, retrying, session, settle, unless_expired, Abandon, Session};
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::{Compare, CompareOp, Delete, Get, Put, ResponseHeader, SortOrder, SortTarget, TxnOp, TxnOpResponse};
+use crate::kv::{
+    Compare, CompareOp, Delete, Get, KeyValue, Put, ResponseHeader, SortOrder, SortTarget, TxnOp, TxnOpResponse,
+};
 
 /// A distributed lock held by a [`Session`] (Go's `concurrency.Mutex`).
 ///
@@ -144,8 +146,8 @@ impl Mutex {
 
     /// While held: the header of the read that showed the lock ours (Go's
     /// `Header`).
-    pub fn header(&self) -> Option<&ResponseHeader> {
-        self.held.as_ref().map(|held| &held.header)
+    pub fn header(&self) -> Option<ResponseHeader> {
+        self.held.map(|held| held.header)
     }
 
     /// A compare that holds only while this lock is held (Go's
@@ -197,17 +199,17 @@ async fn join(session: &Session, prefix: &Bytes, key: &Bytes) -> Result<Joined> 
     .map_err(|e| if e.kind() == ErrorKind::LeaseNotFound { session::expired(lease, Some(&e)) } else { e })?;
     let ops = response.op_responses()?;
     let revision = if response.succeeded() {
-        response.header().revision
+        response.header().revision()
     } else {
         match ops.first() {
-            Some(TxnOpResponse::Get(ours)) => ours.kvs().first().map(|kv| kv.create_revision),
+            Some(TxnOpResponse::Get(ours)) => ours.kvs().first().map(KeyValue::create_revision),
             _ => None,
         }
         .ok_or_else(|| Error::protocol("lock transaction: our key is neither created nor found"))?
     };
     let owner = match ops.get(1) {
-        Some(TxnOpResponse::Get(owner)) => owner.kvs().first().map(|kv| kv.create_revision),
+        Some(TxnOpResponse::Get(owner)) => owner.kvs().first().map(KeyValue::create_revision),
         _ => None,
     };
-    Ok(Joined { revision, owner: owner == Some(revision), header: *response.header() })
+    Ok(Joined { revision, owner: owner == Some(revision), header: response.header() })
 }

@@ -42,13 +42,13 @@ pub(crate) async fn wait_for_turn(
         .await?;
         let kvs = queue.kvs();
         match kvs.first() {
-            Some(ours) if ours.key == *key && ours.create_revision == revision => {}
+            Some(ours) if ours.key() == key && ours.create_revision() == revision => {}
             _ => return Err(session::expired(lease, Some(&gone(key)))),
         }
         let Some(before) = kvs.get(1) else {
-            return Ok(*queue.header());
+            return Ok(queue.header());
         };
-        wait_delete(client, before.key.clone(), queue.header().revision + 1).await?;
+        wait_delete(client, before.key_bytes(), queue.header().revision() + 1).await?;
     }
 }
 
@@ -65,7 +65,7 @@ async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
     let watch = async {
         let mut watch = client.watch(key).start_revision(from).filter_put().await?;
         while let Some(response) = watch.message().await {
-            if response?.events().iter().any(|event| event.event_type() == EventType::Delete) {
+            if response?.events().iter().any(|event| event.kind() == EventType::Delete) {
                 return Ok(());
             }
         }

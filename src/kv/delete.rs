@@ -71,24 +71,24 @@ impl IntoFuture for Delete<Client> {
         let request = unbound.into_request();
         ResponseFuture::new(async move {
             let response: DeleteRangeResponse = client.transport.unary(&rpc::DELETE_RANGE, &request?, timeout).await?;
-            Ok(DeleteResponse(response))
+            Ok(DeleteResponse::from(response))
         })
     }
 }
 
 wire_response! {
     /// The answer to a delete.
-    DeleteResponse(DeleteRangeResponse)
+    DeleteResponse(DeleteRangeResponse) { prev_kvs: Vec<KeyValue> }
 }
 
 impl DeleteResponse {
     /// How many keys were deleted.
     pub fn deleted(&self) -> i64 {
-        self.0.deleted
+        self.raw.deleted
     }
 
     /// The deleted pairs, when requested with [`prev_kv`](Delete::prev_kv).
     pub fn prev_kvs(&self) -> &[KeyValue] {
-        &self.0.prev_kvs
+        &self.prev_kvs
     }
 }

@@ -157,34 +157,34 @@ impl IntoFuture for Get<Client> {
         let request = unbound.into_request();
         ResponseFuture::new(async move {
             let response: RangeResponse = client.transport.unary(&rpc::RANGE, &request?, timeout).await?;
-            Ok(GetResponse(response))
+            Ok(GetResponse::from(response))
         })
     }
 }
 
 wire_response! {
     /// The answer to a get.
-    GetResponse(RangeResponse)
+    GetResponse(RangeResponse) { kvs: Vec<KeyValue> }
 }
 
 impl GetResponse {
     /// The pairs found, in the requested order (by key by default).
     pub fn kvs(&self) -> &[KeyValue] {
-        &self.0.kvs
+        &self.kvs
     }
 
     /// Takes the pairs out of the response.
     pub fn into_kvs(self) -> Vec<KeyValue> {
-        self.0.kvs
+        self.kvs
     }
 
     /// Whether a limit cut the result short.
     pub fn more(&self) -> bool {
-        self.0.more
+        self.raw.more
     }
 
     /// How many keys are in the range, ignoring the limit.
     pub fn count(&self) -> i64 {
-        self.0.count
+        self.raw.count
     }
 }

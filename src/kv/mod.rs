@@ -30,6 +30,8 @@
 mod compact;
 mod delete;
 mod get;
+mod header;
+mod key_value;
 mod put;
 mod range;
 mod range_stream;
@@ -47,8 +49,8 @@ pub use range_stream::{GetPage, GetStream};
 pub use txn::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse, TxnResponse};
 
 pub use crate::pb::etcdserverpb::range_request::{SortOrder, SortTarget};
-pub use crate::pb::etcdserverpb::ResponseHeader;
-pub use crate::pb::mvccpb::KeyValue;
+pub use header::ResponseHeader;
+pub use key_value::KeyValue;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::Client;
@@ -82,13 +84,6 @@ impl Client {
     }
 }
 
-/// The empty header, for responses that arrive without one.
-const NO_HEADER: ResponseHeader = ResponseHeader { cluster_id: 0, member_id: 0, revision: 0, raft_term: 0 };
-
-pub(crate) fn header(header: &Option<ResponseHeader>) -> &ResponseHeader {
-    header.as_ref().unwrap_or(&NO_HEADER)
-}
-
 /// etcd refuses an empty key; say so before a round trip.
 pub(crate) fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
@@ -98,20 +93,4 @@ pub(crate) fn check_key(key: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-impl KeyValue {
-    /// The key as UTF-8.
-    pub fn key_str(&self) -> Result<&str> {
-        utf8(&self.key, "key")
-    }
-
-    /// The value as UTF-8.
-    pub fn value_str(&self) -> Result<&str> {
-        utf8(&self.value, "value")
-    }
-}
-
-fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
-    std::str::from_utf8(bytes).map_err(|e| Error::invalid_argument(format!("{what} is not UTF-8: {e}")))
 }

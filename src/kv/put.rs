@@ -75,20 +75,20 @@ impl IntoFuture for Put<Client> {
             check_key(&self.request.key)?;
             let response: RawPutResponse =
                 self.client.transport.unary(&rpc::PUT, &self.request, self.options.timeout).await?;
-            Ok(PutResponse(response))
+            Ok(PutResponse::from(response))
         })
     }
 }
 
 wire_response! {
     /// The answer to a put.
-    PutResponse(RawPutResponse)
+    PutResponse(RawPutResponse) { prev_kv: Option<KeyValue> }
 }
 
 impl PutResponse {
     /// The pair before this put, when requested with
     /// [`prev_kv`](Put::prev_kv) and the key existed.
     pub fn prev_kv(&self) -> Option<&KeyValue> {
-        self.0.prev_kv.as_ref()
+        self.prev_kv.as_ref()
     }
 }

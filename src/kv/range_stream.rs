@@ -27,7 +27,7 @@ use crate::Client;
 ///         println!("{}", kv.key_str()?);
 ///     }
 ///     if let Some(header) = page.header() {
-///         println!("{} keys, all as of revision {}", page.count().unwrap_or(0), header.revision);
+///         println!("{} keys, all as of revision {}", page.count().unwrap_or(0), header.revision());
 ///     }
 /// }
 /// # Ok(()) }
@@ -98,17 +98,15 @@ impl GetStream {
     /// last page's header, `more` and `count` (Go's
     /// `GetStreamToGetResponse`).
     pub async fn into_response(mut self) -> Result<GetResponse> {
-        let mut whole = RangeResponse::default();
+        let mut whole = GetResponse::default();
         while let Some(page) = self.next_page().await {
             let page = page?.0;
             whole.kvs.extend(page.kvs);
-            if page.header.is_some() {
-                whole.header = page.header;
-                whole.more = page.more;
-                whole.count = page.count;
+            if page.raw.header.is_some() {
+                whole.raw = page.raw;
             }
         }
-        Ok(GetResponse(whole))
+        Ok(whole)
     }
 }
 
@@ -160,61 +158,61 @@ impl std::fmt::Debug for GetStream {
 /// order. The last page (see [`is_last`](GetPage::is_last)) also carries
 /// the header, `more` and `count` of the whole range.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct GetPage(pub(crate) RangeResponse);
+pub struct GetPage(pub(crate) GetResponse);
 
 impl GetPage {
     /// The pairs of this page.
     pub fn kvs(&self) -> &[KeyValue] {
-        &self.0.kvs
+        self.0.kvs()
     }
 
     /// Takes the pairs out of the page.
     pub fn into_kvs(self) -> Vec<KeyValue> {
-        self.0.kvs
+        self.0.into_kvs()
     }
 
     /// Whether this is the last page, the one with the header.
     pub fn is_last(&self) -> bool {
-        self.0.header.is_some()
+        self.0.raw.header.is_some()
     }
 
     /// On the last page: revision (the one every page was read at),
     /// member and raft term. `None` on the others.
-    pub fn header(&self) -> Option<&ResponseHeader> {
-        self.0.header.as_ref()
+    pub fn header(&self) -> Option<ResponseHeader> {
+        self.is_last().then(|| self.0.header())
     }
 
     /// On the last page: whether a limit cut the range short.
     pub fn more(&self) -> Option<bool> {
-        self.is_last().then_some(self.0.more)
+        self.is_last().then_some(self.0.more())
     }
 
     /// On the last page: how many keys are in the range, ignoring the limit.
     pub fn count(&self) -> Option<i64> {
-        self.is_last().then_some(self.0.count)
+        self.is_last().then_some(self.0.count())
     }
 
     /// The wire message of this page.
     pub fn into_inner(self) -> RangeResponse {
-        self.0
+        self.0.into_inner()
     }
 }
 
 impl From<RangeStreamResponse> for GetPage {
     fn from(raw: RangeStreamResponse) -> Self {
-        GetPage(raw.range_response.unwrap_or_default())
+        GetPage::from(raw.range_response.unwrap_or_default())
     }
 }
 
 impl From<RangeResponse> for GetPage {
     fn from(raw: RangeResponse) -> Self {
-        GetPage(raw)
+        GetPage(raw.into())
     }
 }
 
 impl From<GetPage> for RangeResponse {
     fn from(page: GetPage) -> Self {
-        page.0
+        page.0.into_inner()
     }
 }
 
@@ -230,16 +228,16 @@ mod tests {
 
     #[test]
     fn only_the_last_page_has_a_summary() {
-        let middle = GetPage::from(RangeResponse { kvs: vec![KeyValue::default()], ..Default::default() });
+        let middle = GetPage::from(RangeResponse { kvs: vec![KeyValue::default().into_inner()], ..Default::default() });
         assert_eq!((middle.is_last(), middle.more(), middle.count(), middle.header()), (false, None, None, None));
         let last = GetPage::from(RangeStreamResponse {
             range_response: Some(RangeResponse {
-                header: Some(ResponseHeader { revision: 7, ..Default::default() }),
+                header: Some(crate::pb::etcdserverpb::ResponseHeader { revision: 7, ..Default::default() }),
                 count: 3,
                 ..Default::default()
             }),
         });
         assert_eq!((last.is_last(), last.more(), last.count()), (true, Some(false), Some(3)));
-        assert_eq!(last.header().map(|h| h.revision), Some(7));
+        assert_eq!(last.header().map(|h| h.revision()), Some(7));
     }
 }

@@ -55,7 +55,7 @@ impl Cluster {
             .await
             .map_err(|e| failed("read the newest revision", e))?
             .header()
-            .revision;
+            .revision();
         let mut hashes = Vec::with_capacity(running.len());
         for member in running {
             let give_up = Instant::now() + CATCH_UP;

@@ -185,7 +185,7 @@ impl Groups {
             // It joins where the group is: every revision after this one.
             // A group still being created confirms it with the others.
             if group.confirmed {
-                member.confirm(ResponseHeader { revision: group.next_rev - 1, ..group.header });
+                member.confirm(group.header.at_revision(group.next_rev - 1));
             }
             return None;
         }
@@ -326,13 +326,13 @@ impl Groups {
         group.confirmed = true;
         group.header = header;
         if group.next_rev == 0 {
-            group.next_rev = header.revision + 1;
+            group.next_rev = header.revision() + 1;
         }
-        group.caught_up = group.next_rev == header.revision + 1;
+        group.caught_up = group.next_rev == header.revision() + 1;
         let mut future = Vec::new();
         for local in &group.members {
             let Some(member) = self.members.get_mut(local) else { continue };
-            if member.created.is_some() && member.request.start_revision > header.revision + 1 {
+            if member.created.is_some() && member.request.start_revision > header.revision() + 1 {
                 future.push(*local);
             } else {
                 member.confirm(header);
@@ -343,7 +343,7 @@ impl Groups {
             let start = self.members.get(&local).map_or(0, |m| m.request.start_revision);
             let error = Error::new(
                 ErrorKind::FutureRev,
-                format!("watch start revision {start} is past the current revision {}", header.revision),
+                format!("watch start revision {start} is past the current revision {}", header.revision()),
             );
             cancel = cancel.or(self.end(local, error));
         }
@@ -387,9 +387,9 @@ impl Groups {
         if events.is_empty() {
             // A per-watch progress notification: the server sends those only
             // to watchers that are caught up, so it is a safe resume point.
-            group.next_rev = group.next_rev.max(header.revision + 1);
-            group.delivered_rev = group.delivered_rev.max(header.revision);
-            group.caught_up = group.next_rev == header.revision + 1;
+            group.next_rev = group.next_rev.max(header.revision() + 1);
+            group.delivered_rev = group.delivered_rev.max(header.revision());
+            group.caught_up = group.next_rev == header.revision() + 1;
             for member in group.members.iter().filter_map(|m| self.members.get(m)) {
                 let _ = member.queue.try_send(WatchResponse { header, events: Vec::new(), notice: Notice::Progress });
             }
@@ -434,7 +434,7 @@ impl Groups {
             group.delivered_rev = revision;
             group.next_rev = revision + 1;
         }
-        group.caught_up = group.next_rev == header.revision + 1;
+        group.caught_up = group.next_rev == header.revision() + 1;
         if behind.is_empty() {
             return None;
         }

@@ -19,7 +19,9 @@ use tokio::time::Instant;
 use super::groups::{Groups, Subscriber};
 use super::response::WatchResponse;
 use super::stream::{WatchShared, WatchStream};
+use super::Event;
 use crate::error::{Error, ErrorKind, Result};
+use crate::kv::ResponseHeader;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{
     WatchCancelRequest, WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse as RawResponse,
@@ -319,7 +321,7 @@ impl Hub {
                 self.core.answered();
             }
         }
-        let header = response.header.unwrap_or_default();
+        let header = ResponseHeader::of(&response.header);
         if response.created {
             // Creates are answered in order; a refusal may carry id -1.
             let id = self.conn.as_mut().and_then(|c| c.pending_creates.pop_front());
@@ -342,7 +344,10 @@ impl Hub {
             self.server_cancelled(group, &response);
             return;
         }
-        let cancel = self.groups.events(group, header, response.events, response.fragment);
+        // etcd sends every event with its pair; one without has no
+        // revision to be delivered at, so it is dropped.
+        let events = response.events.into_iter().filter(|e| e.kv.is_some()).map(Event::from).collect();
+        let cancel = self.groups.events(group, header, events, response.fragment);
         self.send_cancel(cancel);
     }
 

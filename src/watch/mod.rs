@@ -9,7 +9,7 @@
 //!     // `message()` is the next response; a WatchStream is also a `Stream`.
 //!     while let Some(response) = watch.message().await {
 //!         for event in response?.events() {
-//!             println!("{:?} {:?} at {}", event.event_type(), event.kv, event.revision());
+//!             println!("{} {:?} at {}", event.kind(), event.kv().key_str()?, event.revision());
 //!         }
 //!     }
 //!     Ok(())
@@ -49,6 +49,7 @@
 //! - Dropping a [`WatchStream`] cancels its watch on the server (the
 //!   shared one once its last watcher is gone).
 
+mod event;
 mod groups;
 mod hub;
 mod options;
@@ -60,8 +61,7 @@ pub use options::Watch;
 pub use response::WatchResponse;
 pub use stream::{WatchEvents, WatchStream};
 
-pub use crate::pb::mvccpb::event::EventType;
-pub use crate::pb::mvccpb::Event;
+pub use event::{Event, EventType};
 
 use crate::IntoBytes;
 
@@ -82,17 +82,5 @@ impl Client {
     /// sent. Does nothing while no watch is open.
     pub fn request_progress(&self) -> Result<()> {
         self.watch_hub.request_progress(&self.transport)
-    }
-}
-
-impl Event {
-    /// Whether this is a put or a delete.
-    pub fn event_type(&self) -> EventType {
-        EventType::try_from(self.r#type).unwrap_or(EventType::Put)
-    }
-
-    /// The revision of the change (the pair's modification revision).
-    pub fn revision(&self) -> i64 {
-        self.kv.as_ref().map_or(0, |kv| kv.mod_revision)
     }
 }

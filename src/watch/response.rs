@@ -23,8 +23,8 @@ pub struct WatchResponse {
 impl WatchResponse {
     /// The server's header: its revision is the store's revision when the
     /// response was sent, which may be past the events' revision.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
+    pub fn header(&self) -> ResponseHeader {
+        self.header
     }
 
     /// The events, all of one revision, in the order they happened.
@@ -39,7 +39,7 @@ impl WatchResponse {
 
     /// The revision of the events; for a notification, the header's.
     pub fn revision(&self) -> i64 {
-        self.events.first().map_or(self.header.revision, Event::revision)
+        self.events.first().map_or(self.header.revision(), Event::revision)
     }
 
     /// The server confirmed the watch (only with

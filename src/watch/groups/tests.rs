@@ -11,10 +11,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Groups, Subscriber};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::ResponseHeader;
+use crate::pb::etcdserverpb::ResponseHeader as RawResponseHeader;
 use crate::pb::etcdserverpb::WatchCreateRequest;
-use crate::pb::mvccpb::{Event, KeyValue};
+use crate::pb::mvccpb::{Event as RawEvent, KeyValue as RawKeyValue};
 use crate::watch::response::{Notice, WatchResponse};
 use crate::watch::stream::WatchShared;
+use crate::watch::Event;
 
 mod history;
 
@@ -150,7 +152,7 @@ impl Hub {
 }
 
 fn header(revision: i64) -> ResponseHeader {
-    ResponseHeader { cluster_id: 7, member_id: 9, revision, raft_term: 2 }
+    RawResponseHeader { cluster_id: 7, member_id: 9, revision, raft_term: 2 }.into()
 }
 
 fn watch(key: &'static str) -> WatchCreateRequest {
@@ -162,8 +164,8 @@ fn watch_from(key: &'static str, start: i64) -> WatchCreateRequest {
 }
 
 fn put(key: &'static str, revision: i64) -> Event {
-    let kv = KeyValue { key: Bytes::from_static(key.as_bytes()), mod_revision: revision, ..KeyValue::default() };
-    Event { kv: Some(kv), ..Event::default() }
+    let kv = RawKeyValue { key: Bytes::from_static(key.as_bytes()), mod_revision: revision, ..RawKeyValue::default() };
+    RawEvent { kv: Some(kv), ..RawEvent::default() }.into()
 }
 
 /// One put of `k` at each revision.
@@ -348,7 +350,7 @@ fn fragments_are_joined_before_delivery() {
     hub.events(1, 8, vec![put("c", 8)]);
     let responses = handle.responses();
     assert_eq!(responses.len(), 1);
-    let keys: Vec<&[u8]> = responses[0].events.iter().filter_map(|e| e.kv.as_ref()).map(|kv| &kv.key[..]).collect();
+    let keys: Vec<&[u8]> = responses[0].events.iter().map(|e| e.kv().key()).collect();
     assert_eq!(keys, [b"a", b"b", b"c"]);
 }
 

@@ -225,7 +225,7 @@ impl Model {
         for _ in 0..most {
             let Ok(response) = handle.queue.try_recv() else { break };
             match response.notice {
-                Notice::Created => watcher.created = Some(response.header.revision),
+                Notice::Created => watcher.created = Some(response.header.revision()),
                 Notice::Events => {
                     let revision = response.revision();
                     assert!(
