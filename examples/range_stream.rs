@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         keys += page.kvs().len();
         if let (Some(header), Some(count)) = (page.header(), page.count()) {
-            println!("{keys} of {count} keys, all as of revision {}", header.revision);
+            println!("{keys} of {count} keys, all as of revision {}", header.revision());
         }
     }
     Ok(())
@@ -48,10 +48,10 @@ async fn paged(client: &Client, prefix: &str) -> Result<(), Box<dyn std::error::
     let (mut keys, mut revision) = (0usize, 0);
     loop {
         let page = client.get(from.clone()).range_end(end.clone()).keys_only().limit(1000).revision(revision).await?;
-        revision = page.header().revision;
+        revision = page.header().revision();
         keys += page.kvs().len();
         match page.kvs().last() {
-            Some(last) if page.more() => from = [last.key.as_ref(), &[0]].concat(),
+            Some(last) if page.more() => from = [last.key().as_ref(), &[0]].concat(),
             _ => {
                 println!("{keys} keys, all as of revision {revision} (paged get)");
                 return Ok(());

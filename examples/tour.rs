@@ -75,7 +75,7 @@ fn start_local_etcd() -> Result<(Config, LocalEtcd), Box<dyn std::error::Error>>
 async fn walk(client: &Client, local: bool) -> TourResult {
     // 2. Put with a timeout (context.WithTimeout around cli.Put).
     let put = client.put("tour/sample_key", "sample_value").timeout(Duration::from_secs(1)).await?;
-    println!("put at revision {}", put.header().revision);
+    println!("put at revision {}", put.header().revision());
 
     // 3. Get it back; every field of the stored pair is there.
     let got = client.get("tour/sample_key").await?;
@@ -84,9 +84,9 @@ async fn walk(client: &Client, local: bool) -> TourResult {
             "get {} = {} (created at {}, modified at {}, version {})",
             kv.key_str()?,
             kv.value_str()?,
-            kv.create_revision,
-            kv.mod_revision,
-            kv.version
+            kv.create_revision(),
+            kv.mod_revision(),
+            kv.version()
         );
     }
 
@@ -115,13 +115,13 @@ async fn walk(client: &Client, local: bool) -> TourResult {
     for _ in 0..3 {
         let Some(response) = watch.message().await else { break };
         for event in response?.events() {
-            let kv = event.kv.clone().unwrap_or_default();
-            let before = event.prev_kv.as_ref().map(|p| String::from_utf8_lossy(&p.value).into_owned());
+            let kv = event.kv();
+            let before = event.prev_kv().map(|p| String::from_utf8_lossy(p.value()).into_owned());
             println!(
-                "watch: {:?} {} = {:?} (was {:?}) at revision {}",
-                event.event_type(),
+                "watch: {} {} = {:?} (was {:?}) at revision {}",
+                event.kind(),
                 kv.key_str()?,
-                String::from_utf8_lossy(&kv.value),
+                String::from_utf8_lossy(kv.value()),
                 before,
                 event.revision()
             );
@@ -130,7 +130,7 @@ async fn walk(client: &Client, local: bool) -> TourResult {
     // An identical watch shares the first one's watch on the server: etcd
     // sends each revision once, and both streams get it.
     let mut twin = client.watch("tour/watched/").prefix().prev_kv().await?;
-    let revision = client.put("tour/watched/light", "on").await?.header().revision;
+    let revision = client.put("tour/watched/light", "on").await?.header().revision();
     let mut seen = Vec::new();
     for stream in [&mut watch, &mut twin] {
         if let Some(response) = stream.message().await {
@@ -146,8 +146,8 @@ async fn walk(client: &Client, local: bool) -> TourResult {
         other => println!("unexpected: {other:?}"),
     }
     if local {
-        let old = put.header().revision;
-        let now = client.put("tour/sample_key", "latest").await?.header().revision;
+        let old = put.header().revision();
+        let now = client.put("tour/sample_key", "latest").await?.header().revision();
         client.compact(now).await?;
         match client.get("tour/sample_key").revision(old).await {
             Err(e) if e.kind() == ErrorKind::Compacted => println!("revision {old} is compacted away: {e}"),
@@ -220,10 +220,10 @@ async fn walk(client: &Client, local: bool) -> TourResult {
     candidate.campaign("node-1").await?;
     candidate.proclaim("node-1: ready").await?;
     let leader = candidate.leader().await?;
-    println!("leader says {:?}", leader.kv().map(|kv| String::from_utf8_lossy(&kv.value)));
+    println!("leader says {:?}", leader.kv().map(|kv| String::from_utf8_lossy(kv.value())));
     for _ in 0..2 {
         if let Some(change) = changes.message().await {
-            println!("observed: {:?}", change?.kv().map(|kv| String::from_utf8_lossy(&kv.value).into_owned()));
+            println!("observed: {:?}", change?.kv().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()));
         }
     }
     candidate.resign().await?;

@@ -302,7 +302,7 @@ async fn typed_watch_and_keepalive_reconnect_with_a_fresh_token_after_it_expired
     assert_eq!(root.get("app/leased").await?.count(), 1, "the lease expired while its stream was refused");
     let renewal = tokio::time::timeout(Duration::from_secs(5), alive.message()).await?.ok_or("keepalive ended")??;
     assert!(renewal.ttl() > 0);
-    let written = root.put("app/after", "v").await?.header().revision;
+    let written = root.put("app/after", "v").await?.header().revision();
     let seen = tokio::time::timeout(Duration::from_secs(10), watch.message()).await?.ok_or("watch ended")?;
     let seen = seen.map_err(|e| format!("watch after the cut: {e}"))?;
     assert_eq!(seen.revision(), written);

@@ -27,7 +27,7 @@ async fn observe_and_keep_alive_once_refresh_a_forgotten_token() -> TestResult {
     let elected = candidate.campaign("app/election", lease, "one").await?;
     let mut observing = observer.observe("app/election").await?;
     let first = observing.message().await.ok_or("the observation ended")??;
-    assert_eq!(first.kv().map(|kv| &kv.value[..]), Some(&b"one"[..]));
+    assert_eq!(first.kv().map(|kv| kv.value()), Some(&b"one"[..]));
     let renewed = renewer.grant(60).await?.id();
 
     cluster.stop(0)?;
@@ -36,6 +36,6 @@ async fn observe_and_keep_alive_once_refresh_a_forgotten_token() -> TestResult {
     renewer.keep_alive_once(renewed).timeout(PATIENT).await.map_err(|e| format!("keep_alive_once: {e}"))?;
     candidate.proclaim(elected.leader(), "two").timeout(PATIENT).await.map_err(|e| format!("proclaim: {e}"))?;
     let next = tokio::time::timeout(PATIENT, observing.message()).await?.ok_or("the observation ended")??;
-    assert_eq!(next.kv().map(|kv| &kv.value[..]), Some(&b"two"[..]));
+    assert_eq!(next.kv().map(|kv| kv.value()), Some(&b"two"[..]));
     Ok(())
 }

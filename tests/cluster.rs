@@ -62,12 +62,12 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
 
     let listed = client.member_list().await?;
     assert_eq!(listed.members().len(), 3);
-    let mut names: Vec<&str> = listed.members().iter().map(|m| m.name.as_str()).collect();
+    let mut names: Vec<&str> = listed.members().iter().map(|m| m.name()).collect();
     names.sort_unstable();
     assert_eq!(names, ["etcd-0", "etcd-1", "etcd-2"]);
     for member in listed.members() {
-        assert!(!member.is_learner);
-        assert!(cluster.endpoints().contains(&member.client_ur_ls[0]), "{member:?}");
+        assert!(!member.is_learner());
+        assert!(cluster.endpoints().contains(&member.client_urls()[0]), "{member:?}");
     }
     assert_eq!(client.member_list().serializable().await?.members().len(), 3);
 
@@ -77,12 +77,12 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     let added = when_healthy!(client.member_add_as_learner([peer.clone()]))?;
     let added_at = unix_second();
     let learner = added.member().ok_or("no member in the answer")?.clone();
-    assert!(learner.is_learner && learner.name.is_empty(), "{learner:?}");
+    assert!(learner.is_learner() && learner.name().is_empty(), "{learner:?}");
     assert_eq!(added.members().len(), 4);
     let initial: Vec<String> = added
         .members()
         .iter()
-        .map(|m| format!("{}={}", if m.id == learner.id { "learner" } else { &m.name }, m.peer_ur_ls[0]))
+        .map(|m| format!("{}={}", if m.id() == learner.id() { "learner" } else { m.name() }, m.peer_urls()[0]))
         .collect();
     let dir = std::env::temp_dir().join(format!("etcd-raw-learner-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -113,9 +113,9 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     // Promotion waits until the learner has caught up.
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {
-        match client.member_promote(learner.id).await {
+        match client.member_promote(learner.id()).await {
             Ok(promoted) => {
-                assert!(promoted.members().iter().all(|m| !m.is_learner));
+                assert!(promoted.members().iter().all(|m| !m.is_learner()));
                 break;
             }
             Err(e) if e.kind() == ErrorKind::LearnerNotReady && Instant::now() < give_up => {
@@ -134,9 +134,9 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     loop {
         let listed = client.member_list().await?;
         assert_eq!(listed.members().len(), 4);
-        let joined = listed.members().iter().find(|m| m.id == learner.id).ok_or("learner gone")?;
-        assert_eq!(joined.name, "learner");
-        if !joined.is_learner {
+        let joined = listed.members().iter().find(|m| m.id() == learner.id()).ok_or("learner gone")?;
+        assert_eq!(joined.name(), "learner");
+        if !joined.is_learner() {
             break;
         }
         assert!(support::etcd_version() < (3, 5), "a linearizable member list missed the promotion");
@@ -145,13 +145,13 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     }
 
     // Updating peer URLs (to the same ones) and the errors of promote and remove.
-    let updated = when_healthy!(client.member_update(learner.id, [peer.clone()]))?;
+    let updated = when_healthy!(client.member_update(learner.id(), [peer.clone()]))?;
     assert_eq!(updated.members().len(), 4);
     // etcd checks that the member is in sync before that it is a learner,
     // so a voter that lags the leader is refused as LearnerNotReady first.
     let give_up = Instant::now() + Duration::from_secs(30);
     let not_learner = loop {
-        let error = client.member_promote(learner.id).await.err().ok_or("promoted a voter")?;
+        let error = client.member_promote(learner.id()).await.err().ok_or("promoted a voter")?;
         if error.kind() != ErrorKind::LearnerNotReady || Instant::now() >= give_up {
             break error;
         }
@@ -174,7 +174,7 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     let other_peer = format!("http://127.0.0.1:{}", free_port()?);
     let started = unix_second();
     let other = when_healthy!(client.member_add_as_learner([other_peer.clone()]))?;
-    let other = other.member().ok_or("no member in the answer")?.id;
+    let other = other.member().ok_or("no member in the answer")?.id();
     let again = client.member_add_as_learner([other_peer]).await.err().ok_or("added a learner twice")?;
     if unix_second() == started {
         assert_eq!(again.kind(), ErrorKind::MemberExist, "{again}");
@@ -185,11 +185,11 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     when_healthy!(client.member_remove(other))?;
 
     // Remove the member that joined.
-    let removed = when_healthy!(client.member_remove(learner.id))?;
+    let removed = when_healthy!(client.member_remove(learner.id()))?;
     assert_eq!(removed.members().len(), 3);
-    assert!(removed.members().iter().all(|m| m.id != learner.id));
+    assert!(removed.members().iter().all(|m| m.id() != learner.id()));
     drop(joiner);
-    let missing = when_healthy!(client.member_remove(learner.id)).err().ok_or("removed a member twice")?;
+    let missing = when_healthy!(client.member_remove(learner.id())).err().ok_or("removed a member twice")?;
     assert_eq!(missing.kind(), ErrorKind::MemberNotFound, "{missing}");
     assert_eq!(client.member_list().await?.members().len(), 3);
     client.put("after/removal", "v").await?;
@@ -208,7 +208,7 @@ async fn member_list_asks_the_leader_unless_serializable() -> TestResult {
     let started = Instant::now();
     let local = client.member_list().serializable().await?;
     assert_eq!(local.members().len(), 3);
-    assert_eq!(local.header().member_id, client.status(&endpoint).await?.member_id());
+    assert_eq!(local.header().member_id(), client.status(&endpoint).await?.member_id());
     let linearizable = client.member_list().await;
     if support::etcd_version() >= (3, 5) {
         let error = linearizable.err().ok_or("a linearizable member list without a quorum")?;

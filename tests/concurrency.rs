@@ -100,7 +100,7 @@ async fn mutex_lock_try_lock_unlock_and_fencing() -> TestResult {
     first.lock().await?;
     first.lock().await?; // holding it already is fine
     let token = first.revision().ok_or("no token while held")?;
-    assert!(first.header().is_some_and(|h| h.revision >= token));
+    assert!(first.header().is_some_and(|h| h.revision() >= token));
     assert!(client.txn().when([first.owner_compare()]).and_then([Put::new(key(&p, "data"), "1")]).await?.succeeded());
 
     assert_eq!(kind(second.try_lock().await), Some(ErrorKind::Locked));

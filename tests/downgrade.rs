@@ -63,7 +63,7 @@ async fn downgrade_validate_enable_and_cancel() -> TestResult {
     let client = Client::new(Config::new(cluster.endpoints())).await?;
     let (major, minor, _) = etcd_release();
     let endpoint = &cluster.endpoints()[0];
-    let revision = client.put("d/k", "v").await?.header().revision;
+    let revision = client.put("d/k", "v").await?.header().revision();
 
     if (major, minor) < (3, 5) {
         for action in [Downgrade::Validate, Downgrade::Enable, Downgrade::Cancel] {

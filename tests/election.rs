@@ -42,10 +42,10 @@ async fn service_campaign_proclaim_leader_observe_resign() -> TestResult {
 
     let first = client.campaign(name.clone(), a, "a0").await?;
     let leader = first.leader();
-    assert_eq!(leader.key.as_ref(), format!("{name}/{a:x}").as_bytes());
-    assert_eq!((leader.name.as_ref(), leader.lease), (name.as_bytes(), a));
+    assert_eq!(leader.key().as_ref(), format!("{name}/{a:x}").as_bytes());
+    assert_eq!((leader.name().as_ref(), leader.lease()), (name.as_bytes(), a));
     let current = client.leader(name.clone()).await?;
-    assert_eq!(current.kv().map(|kv| (kv.key.clone(), kv.create_revision)), Some((leader.key.clone(), leader.rev)));
+    assert_eq!(current.kv().map(|kv| (kv.key(), kv.create_revision())), Some((leader.key(), leader.rev())));
     client.proclaim(leader, "a1").await?;
     client.proclaim(leader, "a2").await?;
 
@@ -57,7 +57,7 @@ async fn service_campaign_proclaim_leader_observe_resign() -> TestResult {
     assert!(!second.is_finished(), "elected while another leads");
     client.resign(leader).await?;
     let second = tokio::time::timeout(Duration::from_secs(3), second).await???;
-    assert!(second.leader().rev > leader.rev, "terms' revisions increase");
+    assert!(second.leader().rev() > leader.rev(), "terms' revisions increase");
     assert_eq!(observed(&mut changes, 4).await?, ["a0", "a1", "a2", "b0"]);
 
     // The old leader can no longer proclaim.
@@ -75,7 +75,12 @@ async fn service_bad_input() -> TestResult {
     let campaign = client.campaign(name.clone(), unknown, "v").timeout(Duration::from_secs(5)).await;
     assert_eq!(kind(campaign), Some(ErrorKind::LeaseNotFound));
     assert_eq!(kind(client.campaign(name.clone(), 0, "v").await), Some(ErrorKind::InvalidArgument));
-    let fake = LeaderKey { name: name.clone().into(), key: format!("{name}/1").into(), rev: 1, lease: 1 };
+    let fake = LeaderKey::from(etcd_raw::pb::v3electionpb::LeaderKey {
+        name: name.clone().into(),
+        key: format!("{name}/1").into(),
+        rev: 1,
+        lease: 1,
+    });
     assert_eq!(kind(client.proclaim(&fake, "v").await), Some(ErrorKind::ElectionNotLeader));
     assert_eq!(kind(client.leader(name).await), Some(ErrorKind::ElectionNoLeader));
     Ok(())
@@ -117,7 +122,7 @@ async fn recipe_campaign_proclaim_observe_and_hand_over_in_order() -> TestResult
     assert_eq!(first.key().map(|k| k.to_vec()), Some(format!("{name}/{:x}", one.lease()).into_bytes()));
     first.proclaim("a1").await?;
     first.campaign("a2").await?; // campaigning as leader proclaims
-    assert_eq!(first.leader().await?.kv().map(|kv| kv.value.clone()), Some("a2".into()));
+    assert_eq!(first.leader().await?.kv().map(|kv| kv.value()), Some(&b"a2"[..]));
 
     let mut second = second;
     let handover = tokio::spawn(async move { second.campaign("b0").await.map(|()| second) });
@@ -177,7 +182,7 @@ async fn a_candidate_whose_session_is_lost_is_never_elected() -> TestResult {
     assert!(tokio::time::timeout(Duration::from_millis(300), candidate.campaign("c")).await.is_err());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(direct.get("cut/election/").prefix().count_only().await?.count(), 1);
-    assert_eq!(leader.leader().await?.kv().map(|kv| kv.value.clone()), Some("leader".into()));
+    assert_eq!(leader.leader().await?.kv().map(|kv| kv.value()), Some(&b"leader"[..]));
     Ok(())
 }
 
@@ -246,7 +251,7 @@ async fn at_most_one_leader_at_a_time_while_members_are_killed() -> TestResult {
         tokio::spawn(async move {
             while let Some(change) = changes.message().await {
                 let Some(kv) = change?.kv().cloned() else { continue };
-                seen.lock().map(|mut seen| seen.push(kv.create_revision)).unwrap_or(());
+                seen.lock().map(|mut seen| seen.push(kv.create_revision())).unwrap_or(());
             }
             Ok::<_, etcd_raw::Error>(())
         })

@@ -65,10 +65,10 @@ async fn txn_too_many_ops_and_duplicate_key() -> TestResult {
 #[tokio::test]
 async fn compacted_and_future_revisions() -> TestResult {
     let (client, p) = shared_client("compaction").await?;
-    let first = client.put(key(&p, "k"), "1").await?.header().revision;
-    let latest = client.put(key(&p, "k"), "2").await?.header().revision;
+    let first = client.put(key(&p, "k"), "1").await?.header().revision();
+    let latest = client.put(key(&p, "k"), "2").await?.header().revision();
     let compacted = client.compact(latest).physical().await?;
-    assert!(compacted.header().revision >= latest);
+    assert!(compacted.header().revision() >= latest);
     let (old, code) = kind(client.get(key(&p, "k")).revision(first).await);
     assert_eq!((old, code), (ErrorKind::Compacted, Some(GrpcCode::OutOfRange)));
     assert_eq!(kind(client.compact(first).await).0, ErrorKind::Compacted);

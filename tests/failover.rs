@@ -266,13 +266,13 @@ async fn writes_and_reads_survive_kill_pause_and_restart_of_leader_and_member_in
     for (key, value) in &stats.acked {
         let got = direct.get(key.clone()).timeout(Duration::from_secs(5)).await?;
         match got.kvs().first() {
-            Some(kv) if kv.value_str()? == value && kv.version == 1 => {}
+            Some(kv) if kv.value_str()? == value && kv.version() == 1 => {}
             other => lost.push(format!("{key}: {other:?}")),
         }
     }
     for key in &stats.unknown {
         let got = direct.get(key.clone()).timeout(Duration::from_secs(5)).await?;
-        assert!(got.kvs().first().is_none_or(|kv| kv.version == 1), "{key} written twice");
+        assert!(got.kvs().first().is_none_or(|kv| kv.version() == 1), "{key} written twice");
     }
     let mut sent: HashMap<String, u32> = HashMap::new();
     for proxy in &proxies {
@@ -290,7 +290,7 @@ async fn writes_and_reads_survive_kill_pause_and_restart_of_leader_and_member_in
         let (task, seq) = digits.split_at(2);
         let key = format!("{prefix}t{}/{seq}", task.trim_start_matches('0').parse::<usize>().unwrap_or(0));
         let got = direct.get(key.clone()).timeout(Duration::from_secs(5)).await?;
-        let version = got.kvs().first().map_or(0, |kv| kv.version);
+        let version = got.kvs().first().map_or(0, |kv| kv.version());
         assert!(version <= 1, "{marker} sent {n} times and applied {version} times ({key})");
     }
     let (slowest, deadline, what) = &stats.slowest;

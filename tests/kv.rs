@@ -17,27 +17,32 @@ async fn grant(client: &etcd_raw::Client, ttl: i64) -> Result<i64, Box<dyn std::
 async fn put_then_get_returns_every_field() -> TestResult {
     let (client, p) = shared_client("put_get").await?;
     let put = client.put(key(&p, "a"), "1").await?;
-    assert!(put.header().revision > 0);
-    assert!(put.header().member_id != 0 && put.header().cluster_id != 0 && put.header().raft_term > 0);
+    assert!(put.header().revision() > 0);
+    assert!(put.header().member_id() != 0 && put.header().cluster_id() != 0 && put.header().raft_term() > 0);
     assert!(put.prev_kv().is_none());
     let got = client.get(key(&p, "a")).await?;
     assert_eq!(got.count(), 1);
     let kv = &got.kvs()[0];
-    assert_eq!((kv.key.as_ref(), kv.value.as_ref()), (key(&p, "a").as_slice(), &b"1"[..]));
+    assert_eq!((kv.key().as_ref(), kv.value().as_ref()), (key(&p, "a").as_slice(), &b"1"[..]));
     assert_eq!(
-        (kv.create_revision, kv.mod_revision, kv.version, kv.lease),
-        (put.header().revision, put.header().revision, 1, 0)
+        (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease()),
+        (put.header().revision(), put.header().revision(), 1, 0)
     );
     assert_eq!(kv.value_str()?, "1");
-    assert!(got.header().revision >= put.header().revision);
+    assert!(got.header().revision() >= put.header().revision());
     // A second put bumps version and mod revision, keeps create revision.
     let second = client.put(key(&p, "a"), "2").prev_kv().await?;
-    assert_eq!(second.prev_kv().map(|kv| kv.value.as_ref()), Some(&b"1"[..]));
+    assert_eq!(second.prev_kv().map(|kv| kv.value().as_ref()), Some(&b"1"[..]));
     let kv = client.get(key(&p, "a")).await?.into_kvs().remove(0);
-    assert_eq!((kv.version, kv.create_revision, kv.mod_revision), (2, put.header().revision, second.header().revision));
+    assert_eq!(
+        (kv.version(), kv.create_revision(), kv.mod_revision()),
+        (2, put.header().revision(), second.header().revision())
+    );
     // Conversions to and from the wire messages keep everything.
     let raw: etcd_raw::pb::etcdserverpb::RangeResponse = client.get(key(&p, "a")).await?.into();
-    assert_eq!(etcd_raw::GetResponse::from(raw.clone()).kvs(), &raw.kvs[..]);
+    let back = etcd_raw::GetResponse::from(raw.clone());
+    assert_eq!(back.kvs().iter().map(|kv| kv.clone().into_inner()).collect::<Vec<_>>(), raw.kvs);
+    assert_eq!(etcd_raw::pb::etcdserverpb::RangeResponse::from(back), raw);
     Ok(())
 }
 
@@ -55,15 +60,15 @@ async fn put_with_lease_and_ignore_options() -> TestResult {
     let first = grant(&client, 60).await?;
     let second = grant(&client, 60).await?;
     client.put(key(&p, "k"), "v1").lease(first).await?;
-    assert_eq!(client.get(key(&p, "k")).await?.kvs()[0].lease, first);
+    assert_eq!(client.get(key(&p, "k")).await?.kvs()[0].lease(), first);
     // ignore_lease: new value, lease kept.
     client.put(key(&p, "k"), "v2").ignore_lease().await?;
     let kv = client.get(key(&p, "k")).await?.into_kvs().remove(0);
-    assert_eq!((kv.value.as_ref(), kv.lease), (&b"v2"[..], first));
+    assert_eq!((kv.value().as_ref(), kv.lease()), (&b"v2"[..], first));
     // ignore_value: new lease, value kept.
     client.put(key(&p, "k"), "").ignore_value().lease(second).await?;
     let kv = client.get(key(&p, "k")).await?.into_kvs().remove(0);
-    assert_eq!((kv.value.as_ref(), kv.lease), (&b"v2"[..], second));
+    assert_eq!((kv.value().as_ref(), kv.lease()), (&b"v2"[..], second));
     Ok(())
 }
 
@@ -72,13 +77,13 @@ async fn fill(client: &etcd_raw::Client, p: &str, names: &[&str]) -> Result<Vec<
     let mut revisions = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let value = format!("{}", names.len() - i);
-        revisions.push(client.put(key(p, name), value).await?.header().revision);
+        revisions.push(client.put(key(p, name), value).await?.header().revision());
     }
     Ok(revisions)
 }
 
 fn names(response: &etcd_raw::GetResponse, p: &str) -> Vec<String> {
-    response.kvs().iter().map(|kv| String::from_utf8_lossy(&kv.key[p.len()..]).into_owned()).collect()
+    response.kvs().iter().map(|kv| String::from_utf8_lossy(&kv.key()[p.len()..]).into_owned()).collect()
 }
 
 #[tokio::test]
@@ -95,7 +100,7 @@ async fn get_ranges_limits_and_counts() -> TestResult {
     let counted = client.get(p.clone()).prefix().count_only().await?;
     assert_eq!((counted.kvs().len(), counted.count()), (0, 4));
     let keys = client.get(p.clone()).prefix().keys_only().await?;
-    assert!(keys.kvs().iter().all(|kv| kv.value.is_empty()) && keys.kvs().len() == 4);
+    assert!(keys.kvs().iter().all(|kv| kv.value().is_empty()) && keys.kvs().len() == 4);
     let serial = client.get(p.clone()).prefix().serializable().await?;
     assert_eq!(serial.count(), 4);
     // from_key reaches past the prefix: at least our four keys, in order.
@@ -159,7 +164,7 @@ async fn delete_single_range_prefix_with_prev_kv() -> TestResult {
 async fn txn_compares_every_target() -> TestResult {
     let (client, p) = shared_client("txn_cmp").await?;
     let lease = grant(&client, 60).await?;
-    let rev = client.put(key(&p, "k"), "v").lease(lease).await?.header().revision;
+    let rev = client.put(key(&p, "k"), "v").lease(lease).await?.header().revision();
     let k = || key(&p, "k");
     let holds = [
         Compare::value(k(), CompareOp::Equal, "v"),
@@ -260,10 +265,10 @@ async fn values_and_ranges_above_four_mib_come_back_intact() -> TestResult {
         expected.push(value);
     }
     let range = client.get(p.clone()).prefix().await?;
-    let total: usize = range.kvs().iter().map(|kv| kv.value.len()).sum();
+    let total: usize = range.kvs().iter().map(|kv| kv.value().len()).sum();
     assert!(total > 4 * 1024 * 1024, "{total}");
     for (kv, want) in range.kvs().iter().zip(&expected) {
-        assert!(kv.value.as_ref() == want.as_slice(), "value of {:?} changed", kv.key_str());
+        assert!(kv.value().as_ref() == want.as_slice(), "value of {:?} changed", kv.key_str());
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ async fn grant_put_time_to_live_leases_revoke() -> TestResult {
     let (client, p) = shared_client("lease_basics").await?;
     let lease = client.grant(30).await?;
     assert!(lease.id() > 0 && lease.ttl() == 30, "{lease:?}");
-    assert!(lease.header().revision > 0);
+    assert!(lease.header().revision() > 0);
     client.put(key(&p, "a"), "1").lease(lease.id()).await?;
     client.put(key(&p, "b"), "2").lease(lease.id()).await?;
 
@@ -229,13 +229,13 @@ async fn keep_alive_survives_member_kills_pauses_and_cuts_then_reports_loss_in_t
     let client = Client::new(Config::new(proxies.iter().map(Proxy::url))).await?;
     let direct = Client::connect(cluster.endpoints()).await?;
     let lease = client.grant(TTL).await?;
-    let created = client.put("faults/key", "v").lease(lease.id()).await?.header().revision;
+    let created = client.put("faults/key", "v").lease(lease.id()).await?.header().revision();
     let recorder = record(client.keep_alive(lease.id()).await?);
 
     let pause = |d| tokio::time::sleep(Duration::from_millis(d));
     let key_is_there = || async {
         let kvs = direct.get("faults/key").timeout(Duration::from_secs(10)).await?.into_kvs();
-        Ok::<bool, etcd_raw::Error>(kvs.first().is_some_and(|kv| kv.create_revision == created))
+        Ok::<bool, etcd_raw::Error>(kvs.first().is_some_and(|kv| kv.create_revision() == created))
     };
     // After a cut the stream is reopened at once: the next renewal is on time.
     let renewals = || recorder.renewals.lock().map(|r| r.len()).unwrap_or(0);

@@ -53,7 +53,7 @@ async fn maintenance_calls_against_a_cluster() -> TestResult {
     assert!(after.db_size_in_use() <= after.db_size());
 
     // Every member has the same key-value history.
-    let revision = client.put("m/last", "v").await?.header().revision;
+    let revision = client.put("m/last", "v").await?.header().revision();
     let mut hashes = Vec::new();
     for endpoint in &endpoints {
         let give_up = Instant::now() + Duration::from_secs(5);

@@ -123,7 +123,7 @@ async fn maintenance_and_compaction_need_root() -> TestResult {
         checks.check(&format!("{who} hash_kv"), client.hash_kv(&endpoint, 0).await, Refused(refusal));
         checks.check(&format!("{who} snapshot"), snapshot(client).await, Refused(refusal));
         // Unchecked before the fixes.
-        let latest = root.put("app/k", "v").await?.header().revision;
+        let latest = root.put("app/k", "v").await?.header().revision();
         checks.check(&format!("{who} compact"), client.compact(latest).await, new_rule);
         checks.check(&format!("{who} alarm disarm"), client.alarm_disarm(member, AlarmType::Nospace).await, new_rule);
         // A transferee that does not exist: refused for rights first, where
@@ -158,7 +158,7 @@ async fn maintenance_and_compaction_need_root() -> TestResult {
     checks.check("root snapshot", snapshot(&root).await, Allowed);
     checks.check("root alarm disarm", root.alarm_disarm(member, AlarmType::Nospace).await, Allowed);
     checks.check("root member_list", root.member_list().await, Allowed);
-    let latest = root.put("app/k", "v").await?.header().revision;
+    let latest = root.put("app/k", "v").await?.header().revision();
     checks.check("root compact", root.compact(latest).await, Allowed);
     checks.done()
 }

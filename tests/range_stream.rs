@@ -71,7 +71,7 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
                 }
                 let changed = client.put(key(&p, &format!("k{:05}", (i * 7) % KEYS)), "changed").await?;
                 let added = client.put(key(&p, &format!("k{i:05}-new")), "new").await?;
-                revisions.extend([changed.header().revision, added.header().revision]);
+                revisions.extend([changed.header().revision(), added.header().revision()]);
             }
             Ok::<_, Error>(revisions)
         })
@@ -85,7 +85,7 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
         pages += 1;
         assert!(summary.is_none(), "a page after the last one");
         if page.is_last() {
-            summary = Some((page.header().cloned().ok_or("no header")?, page.more(), page.count()));
+            summary = Some((page.header().ok_or("no header")?, page.more(), page.count()));
         } else {
             assert_eq!((page.header(), page.more(), page.count()), (None, None, None));
         }
@@ -96,18 +96,18 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
     let _ = stop.send(());
     let written = writer.await??;
     let (header, more, count) = summary.ok_or("no last page")?;
-    let revision = header.revision;
-    assert!(header.member_id != 0 && header.cluster_id != 0 && header.raft_term > 0, "{header:?}");
+    let revision = header.revision();
+    assert!(header.member_id() != 0 && header.cluster_id() != 0 && header.raft_term() > 0, "{header:?}");
     assert!(pages >= 3, "{KEYS} keys of 2 KiB came in {pages} pages");
     assert_eq!((more, count), (Some(false), Some(KEYS as i64)));
     assert!(written.iter().any(|&r| r > revision), "no write landed while the stream ran");
 
     // Complete, in order, no repeats, nothing newer than the revision.
     assert_eq!(kvs.len(), KEYS);
-    assert!(kvs.windows(2).all(|w| w[0].key < w[1].key), "pages out of order or repeated");
-    assert!(kvs.iter().all(|kv| kv.mod_revision <= revision));
+    assert!(kvs.windows(2).all(|w| w[0].key() < w[1].key()), "pages out of order or repeated");
+    assert!(kvs.iter().all(|kv| kv.mod_revision() <= revision));
     for (i, kv) in kvs.iter().enumerate() {
-        assert_eq!(kv.key.as_ref(), key(&p, &format!("k{i:05}")).as_slice());
+        assert_eq!(kv.key().as_ref(), key(&p, &format!("k{i:05}")).as_slice());
     }
     // Exactly what one get at that revision returns.
     let at = client.get(p.clone()).prefix().revision(revision).timeout(Duration::from_secs(30)).await?;
@@ -128,23 +128,23 @@ async fn count_only_limit_keys_only_and_serializable() -> TestResult {
     let page = counted.next_page().await.ok_or("no page")??;
     assert!(page.is_last() && page.kvs().is_empty(), "{page:?}");
     assert_eq!(page.count(), Some(100));
-    assert!(page.header().is_some_and(|h| h.revision > 0));
+    assert!(page.header().is_some_and(|h| h.revision() > 0));
     assert!(counted.next_page().await.is_none());
 
     // A limit caps the keys over all pages; count ignores it.
     let limited = client.get(p.clone()).prefix().limit(25).stream().into_response().await?;
     assert_eq!((limited.kvs().len(), limited.more(), limited.count()), (25, true, 100));
-    assert_eq!(limited.kvs()[24].key.as_ref(), key(&p, "k00024").as_slice());
+    assert_eq!(limited.kvs()[24].key().as_ref(), key(&p, "k00024").as_slice());
 
     let keys = client.get(p.clone()).prefix().keys_only().serializable().stream().into_response().await?;
     assert_eq!(keys.kvs().len(), 100);
-    assert!(keys.kvs().iter().all(|kv| kv.value.is_empty()));
-    assert_eq!(keys.kvs(), client.get(p.clone()).prefix().keys_only().revision(keys.header().revision).await?.kvs());
+    assert!(keys.kvs().iter().all(|kv| kv.value().is_empty()));
+    assert_eq!(keys.kvs(), client.get(p.clone()).prefix().keys_only().revision(keys.header().revision()).await?.kvs());
 
     // One key, and a missing one.
     let one = client.get(key(&p, "k00042")).stream().into_response().await?;
     assert_eq!(one.kvs().len(), 1);
-    assert_eq!(one.kvs()[0].value.as_ref(), value(42, 10).as_slice());
+    assert_eq!(one.kvs()[0].value().as_ref(), value(42, 10).as_slice());
     let none = client.get(key(&p, "missing")).stream().into_response().await?;
     assert_eq!((none.kvs().len(), none.count(), none.more()), (0, 0, false));
     Ok(())

@@ -146,19 +146,19 @@ async fn put_get_watch_and_status_over_a_unix_socket() -> TestResult {
     assert_eq!(client.endpoints(), std::slice::from_ref(&endpoint));
 
     let put = client.put("u/a", "1").timeout(Duration::from_secs(2)).await?;
-    assert!(put.header().revision > 0);
+    assert!(put.header().revision() > 0);
     let got = client.get("u/a").await?;
-    assert_eq!(got.kvs()[0].value.as_ref(), b"1");
+    assert_eq!(got.kvs()[0].value().as_ref(), b"1");
     // The same store as over TCP.
     let tcp = Client::new(Config::new([server.tcp.clone()])).await?;
-    assert_eq!(tcp.get("u/a").await?.kvs()[0].value.as_ref(), b"1");
+    assert_eq!(tcp.get("u/a").await?.kvs()[0].value().as_ref(), b"1");
 
     // A watch over the socket sees a write made over TCP.
     let mut watch = client.watch("u/").prefix().await?;
     tcp.put("u/b", "2").await?;
     let response = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("watch ended")??;
     let event = response.events().first().ok_or("no event")?;
-    assert_eq!(event.kv.as_ref().map(|kv| kv.key.as_ref()), Some(&b"u/b"[..]));
+    assert_eq!(event.kv().key(), b"u/b");
 
     // Range streams too (3.7), or their typed refusal before.
     let streamed = client.get("u/").prefix().stream().into_response().await;
@@ -181,7 +181,7 @@ async fn put_get_watch_and_status_over_a_unix_socket() -> TestResult {
 
     // 3.7 advertises the socket, and the URL it lists dials.
     let members = client.member_list().await?;
-    let urls = &members.members().first().ok_or("no member")?.client_ur_ls;
+    let urls = members.members().first().ok_or("no member")?.client_urls();
     if server.version >= (3, 7, 0) {
         let advertised = urls.iter().find(|u| u.starts_with("unix:")).ok_or(format!("no unix URL in {urls:?}"))?;
         assert_eq!(advertised, &server.listen);
@@ -352,7 +352,7 @@ async fn unixs_is_tls_over_the_socket_checked_against_the_file_name() -> TestRes
     }
     let client = Client::new(Config::new([endpoint.clone()]).tls(tls)).await?;
     client.put("s/a", "1").await?;
-    assert_eq!(client.get("s/a").await?.kvs()[0].value.as_ref(), b"1");
+    assert_eq!(client.get("s/a").await?.kvs()[0].value().as_ref(), b"1");
 
     // The name checked is the file's: through a link named `other.sock`
     // the same server's certificate does not match, and the error says so.

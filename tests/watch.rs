@@ -24,9 +24,9 @@ fn summary(response: &WatchResponse, p: &str) -> Vec<(EventType, String, String)
         .events()
         .iter()
         .map(|e| {
-            let kv = e.kv.clone().unwrap_or_default();
-            let name = String::from_utf8_lossy(kv.key.get(p.len()..).unwrap_or_default()).into_owned();
-            (e.event_type(), name, String::from_utf8_lossy(&kv.value).into_owned())
+            let kv = e.kv();
+            let name = String::from_utf8_lossy(kv.key().get(p.len()..).unwrap_or_default()).into_owned();
+            (e.kind(), name, String::from_utf8_lossy(kv.value()).into_owned())
         })
         .collect()
 }
@@ -36,17 +36,17 @@ async fn single_key_puts_and_deletes_with_prev_kv() -> TestResult {
     let (client, p) = shared_client("watch_single").await?;
     let mut watch = client.watch(key(&p, "k")).prev_kv().await?;
     client.put(key(&p, "other"), "x").await?;
-    let first = client.put(key(&p, "k"), "1").await?.header().revision;
+    let first = client.put(key(&p, "k"), "1").await?.header().revision();
     client.put(key(&p, "k"), "2").await?;
     client.delete(key(&p, "k")).await?;
     let put = next(&mut watch).await?;
     assert_eq!(summary(&put, &p), [(EventType::Put, "k".into(), "1".into())]);
     assert_eq!(put.revision(), first);
     let second = next(&mut watch).await?;
-    assert_eq!(second.events()[0].prev_kv.as_ref().map(|kv| kv.value.as_ref()), Some(&b"1"[..]));
+    assert_eq!(second.events()[0].prev_kv().map(|kv| kv.value()), Some(&b"1"[..]));
     let deleted = next(&mut watch).await?;
-    assert_eq!(deleted.events()[0].event_type(), EventType::Delete);
-    assert_eq!(deleted.events()[0].prev_kv.as_ref().map(|kv| kv.value.as_ref()), Some(&b"2"[..]));
+    assert_eq!(deleted.events()[0].kind(), EventType::Delete);
+    assert_eq!(deleted.events()[0].prev_kv().map(|kv| kv.value()), Some(&b"2"[..]));
     Ok(())
 }
 
@@ -82,8 +82,8 @@ async fn prefix_range_and_from_key() -> TestResult {
 #[tokio::test]
 async fn start_revision_replays_history_and_nothing_older() -> TestResult {
     let (client, p) = shared_client("watch_history").await?;
-    let r1 = client.put(key(&p, "k"), "1").await?.header().revision;
-    let r2 = client.put(key(&p, "k"), "2").await?.header().revision;
+    let r1 = client.put(key(&p, "k"), "1").await?.header().revision();
+    let r2 = client.put(key(&p, "k"), "2").await?.header().revision();
     client.put(key(&p, "k"), "3").await?;
     let mut watch = client.watch(key(&p, "k")).start_revision(r2).await?;
     let first = next(&mut watch).await?;
@@ -101,9 +101,9 @@ async fn filters_leave_out_puts_or_deletes() -> TestResult {
     client.put(key(&p, "k"), "v").await?;
     client.delete(key(&p, "k")).await?;
     client.put(key(&p, "k"), "w").await?;
-    assert_eq!(next(&mut deletes_only).await?.events()[0].event_type(), EventType::Delete);
+    assert_eq!(next(&mut deletes_only).await?.events()[0].kind(), EventType::Delete);
     let puts = [next(&mut puts_only).await?, next(&mut puts_only).await?];
-    assert!(puts.iter().all(|r| r.events()[0].event_type() == EventType::Put));
+    assert!(puts.iter().all(|r| r.events()[0].kind() == EventType::Put));
     assert_eq!(summary(&puts[1], &p)[0].2, "w");
     Ok(())
 }
@@ -119,7 +119,7 @@ async fn a_multi_key_txn_arrives_as_one_response() -> TestResult {
         .and_then(ops)
         .await?
         .header()
-        .revision;
+        .revision();
     let batch = next(&mut watch).await?;
     assert_eq!((batch.events().len(), batch.revision()), (5, revision));
     Ok(())
@@ -140,8 +140,8 @@ async fn large_revisions_arrive_whole_with_and_without_fragments() -> TestResult
             for watch in [&mut fragmented, &mut whole] {
                 let batch = next(watch).await?;
                 assert_eq!(batch.events().len(), 10);
-                assert!(batch.events().iter().all(|e| e.kv.as_ref().is_some_and(|kv| kv.value.len() == 140_000)));
-                assert!(batch.events().iter().all(|e| e.prev_kv.as_ref().is_some_and(|kv| kv.value[0] == 0)));
+                assert!(batch.events().iter().all(|e| e.kv().value().len() == 140_000));
+                assert!(batch.events().iter().all(|e| e.prev_kv().is_some_and(|kv| kv.value()[0] == 0)));
             }
         } else {
             client.txn().and_then(ops).await?;
@@ -156,12 +156,12 @@ async fn created_and_progress_notifications() -> TestResult {
     let mut watch = client.watch(key(&p, "k")).created_notify().await?;
     let created = next(&mut watch).await?;
     assert!(created.is_created_notify() && created.events().is_empty());
-    let revision = client.put(key(&p, "elsewhere"), "v").await?.header().revision;
+    let revision = client.put(key(&p, "elsewhere"), "v").await?.header().revision();
     client.request_progress()?;
     loop {
         let progress = next(&mut watch).await?;
         assert!(progress.is_progress_notify(), "{progress:?}");
-        if progress.header().revision >= revision {
+        if progress.header().revision() >= revision {
             break;
         }
         client.request_progress()?;
@@ -177,7 +177,7 @@ async fn bad_input_is_refused_with_typed_errors() -> TestResult {
     assert_eq!(kind(client.watch(key(&p, "k")).start_revision(-1).await), Some(ErrorKind::InvalidArgument));
     assert_eq!(kind(client.watch(key(&p, "b")).range_end(key(&p, "a")).await), Some(ErrorKind::InvalidArgument));
     assert_eq!(kind(client.watch(key(&p, "k")).buffer(0).await), Some(ErrorKind::InvalidArgument));
-    let now = client.put(key(&p, "k"), "v").await?.header().revision;
+    let now = client.put(key(&p, "k"), "v").await?.header().revision();
     assert_eq!(kind(client.watch(key(&p, "k")).start_revision(now + 1000).await), Some(ErrorKind::FutureRev));
     // The next revision is fine: it is where a watch "from now" starts.
     let mut next_rev = client.watch(key(&p, "k")).start_revision(now + 1).await?;
@@ -232,7 +232,7 @@ async fn events_adapter_yields_single_events() -> TestResult {
     while names.len() < 2 {
         let event = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut events), cx)).await;
         let event = event.ok_or("ended")??;
-        names.push(event.kv.map(|kv| kv.key).unwrap_or_default());
+        names.push(event.kv().key().to_vec());
     }
     assert_eq!(names, [key(&p, "a"), key(&p, "b")]);
     Ok(())
@@ -242,21 +242,21 @@ async fn events_adapter_yields_single_events() -> TestResult {
 async fn identical_watches_share_a_server_watch_without_seeing_the_past() -> TestResult {
     let (client, p) = shared_client("watch_shared").await?;
     let mut first = client.watch(p.clone()).prefix().await?;
-    let r1 = client.put(key(&p, "a"), "1").await?.header().revision;
+    let r1 = client.put(key(&p, "a"), "1").await?.header().revision();
     assert_eq!(next(&mut first).await?.revision(), r1);
 
     // Joins the first one's server watch where it stands: after r1.
     let mut joined = client.watch(p.clone()).prefix().created_notify().await?;
     let created = next(&mut joined).await?;
     assert!(created.is_created_notify());
-    assert!(created.header().revision >= r1, "created at {} before r1 {r1}", created.header().revision);
-    let r2 = client.put(key(&p, "b"), "2").await?.header().revision;
+    assert!(created.header().revision() >= r1, "created at {} before r1 {r1}", created.header().revision());
+    let r2 = client.put(key(&p, "b"), "2").await?.header().revision();
     assert_eq!(summary(&next(&mut joined).await?, &p), [(EventType::Put, "b".into(), "2".into())]);
     assert_eq!(next(&mut first).await?.revision(), r2);
 
     // The watch that created the server watch goes; the other stays fed.
     drop(first);
-    let r3 = client.put(key(&p, "c"), "3").await?.header().revision;
+    let r3 = client.put(key(&p, "c"), "3").await?.header().revision();
     assert_eq!(next(&mut joined).await?.revision(), r3);
 
     // An older start revision gets its own server watch and the history.
@@ -269,7 +269,7 @@ async fn identical_watches_share_a_server_watch_without_seeing_the_past() -> Tes
     // Other options make another server watch: no put events here.
     let mut deletes = client.watch(p.clone()).prefix().filter_put().await?;
     client.put(key(&p, "d"), "4").await?;
-    let r5 = client.delete(key(&p, "d")).await?.header().revision;
+    let r5 = client.delete(key(&p, "d")).await?.header().revision();
     assert_eq!(next(&mut deletes).await?.revision(), r5);
     assert_eq!(summary(&next(&mut joined).await?, &p)[0].1, "d");
     assert_eq!(next(&mut joined).await?.revision(), r5);
@@ -284,18 +284,18 @@ async fn a_watch_from_now_never_joins_one_that_is_replaying_history() -> TestRes
     let value = vec![b'x'; 100 * 1024];
     let mut written = Vec::new();
     for _ in 0..50 {
-        written.push(client.put(key(&p, "k"), value.clone()).await?.header().revision);
+        written.push(client.put(key(&p, "k"), value.clone()).await?.header().revision());
     }
     let (first, last) = (written[0], written[49]);
     let mut replay = client.watch(key(&p, "k")).start_revision(first).await?;
     let mut fresh = client.watch(key(&p, "k")).created_notify().await?;
     let created = next(&mut fresh).await?;
     assert!(
-        created.header().revision >= last,
+        created.header().revision() >= last,
         "created at {}, before the history's end {last}",
-        created.header().revision
+        created.header().revision()
     );
-    let newest = client.put(key(&p, "k"), "new").await?.header().revision;
+    let newest = client.put(key(&p, "k"), "new").await?.header().revision();
     assert_eq!(next(&mut fresh).await?.revision(), newest);
     for revision in written {
         assert_eq!(next(&mut replay).await?.revision(), revision);
@@ -313,7 +313,7 @@ async fn a_watch_over_the_send_limit_is_refused_and_the_others_go_on() -> TestRe
     let huge = format!("{p}{}", "x".repeat(2048));
     let refused = client.watch(huge).await.err().ok_or("a watch over the send limit was created")?;
     assert_eq!(refused.kind(), ErrorKind::RequestTooLarge, "{refused}");
-    let revision = client.put(key(&p, "k"), "v").await?.header().revision;
+    let revision = client.put(key(&p, "k"), "v").await?.header().revision();
     assert_eq!(next(&mut fine).await?.revision(), revision);
     Ok(())
 }

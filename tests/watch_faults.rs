@@ -14,7 +14,7 @@ use etcd_raw::{Client, Config, ErrorKind, Put};
 use support::TestResult;
 
 /// What a watcher saw: per response, its revision and (type, key, value)s.
-type Record = Vec<(i64, Vec<(i32, Vec<u8>, Vec<u8>)>)>;
+type Record = Vec<(i64, Vec<(etcd_raw::EventType, Vec<u8>, Vec<u8>)>)>;
 
 /// Records responses until one at or past `until` (or 90 s pass).
 async fn record(mut watch: WatchStream, until: Arc<std::sync::atomic::AtomicI64>) -> Result<Record, String> {
@@ -36,10 +36,7 @@ async fn record(mut watch: WatchStream, until: Arc<std::sync::atomic::AtomicI64>
                 let events = response
                     .events()
                     .iter()
-                    .map(|e| {
-                        let kv = e.kv.clone().unwrap_or_default();
-                        (e.r#type, kv.key.to_vec(), kv.value.to_vec())
-                    })
+                    .map(|e| (e.kind(), e.kv().key().to_vec(), e.kv().value().to_vec()))
                     .collect();
                 seen.push((response.revision(), events));
             }
@@ -73,9 +70,9 @@ async fn watch_survives_kills_pauses_and_cuts_without_gap_or_duplicate() -> Test
         for i in 0..1200u32 {
             let outcome = if i % 7 == 0 {
                 let ops: Vec<Put> = (0..3).map(|j| Put::new(format!("faults/txn{j}"), i.to_string())).collect();
-                writer.txn().and_then(ops).await.map(|r| r.header().revision)
+                writer.txn().and_then(ops).await.map(|r| r.header().revision())
             } else {
-                writer.put(format!("faults/{}", i % 40), i.to_string()).await.map(|r| r.header().revision)
+                writer.put(format!("faults/{}", i % 40), i.to_string()).await.map(|r| r.header().revision())
             };
             // A write lost to a fault is fine: the reference says what happened.
             if let Ok(revision) = outcome {
@@ -142,7 +139,7 @@ async fn compaction_while_disconnected_ends_the_watch_with_one_compacted_error()
     proxy.block(true);
     proxy.cut();
     direct.put("compact/b", "2").await?;
-    let latest = direct.put("compact/c", "3").await?.header().revision;
+    let latest = direct.put("compact/c", "3").await?.header().revision();
     direct.compact(latest).physical().await?;
     proxy.block(false);
 
@@ -171,14 +168,14 @@ async fn progress_notifications_let_a_quiet_watch_resume_past_a_compaction() -> 
     // Busy elsewhere, progress seen, then cut off while history is compacted.
     let mut latest = 0;
     for i in 0..20 {
-        latest = direct.put("busy/x", i.to_string()).await?.header().revision;
+        latest = direct.put("busy/x", i.to_string()).await?.header().revision();
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
     proxy.block(true);
     proxy.cut();
     direct.compact(latest).physical().await?;
     proxy.block(false);
-    let written = direct.put("quiet/k", "v").await?.header().revision;
+    let written = direct.put("quiet/k", "v").await?.header().revision();
     loop {
         let item = tokio::time::timeout(Duration::from_secs(10), watch.message()).await?.ok_or("ended")??;
         if item.is_progress_notify() {
@@ -247,7 +244,7 @@ async fn identical_watches_share_one_server_watcher() -> TestResult {
         watches.push(task.await??);
     }
     assert_eq!(watcher_total(addr)?, baseline + 1.0);
-    let revision = client.put("same/k", "v").await?.header().revision;
+    let revision = client.put("same/k", "v").await?.header().revision();
     for watch in &mut watches {
         let response = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
         assert_eq!(response.revision(), revision);
@@ -271,7 +268,7 @@ async fn a_member_that_lost_its_leader_ends_the_watch_stream_and_the_watch_resum
     let writer = Client::new(Config::new(cluster.endpoints()).request_timeout(Duration::from_secs(15))).await?;
     let baseline = watcher_total(pinned)?;
     let mut watch = watching.watch("leader/").prefix().await?;
-    let first = writer.put("leader/a", "1").await?.header().revision;
+    let first = writer.put("leader/a", "1").await?.header().revision();
     let item = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
     assert_eq!(item.revision(), first);
     assert_eq!(watcher_total(pinned)?, baseline + 1.0);
@@ -295,14 +292,14 @@ async fn a_member_that_lost_its_leader_ends_the_watch_stream_and_the_watch_resum
     let deadline = Instant::now() + Duration::from_secs(20);
     let second = loop {
         match writer.put("leader/b", "2").await {
-            Ok(put) => break put.header().revision,
+            Ok(put) => break put.header().revision(),
             Err(e) if Instant::now() < deadline => eprintln!("put during the election: {e}"),
             Err(e) => return Err(e.into()),
         }
     };
     loop {
         let item = tokio::time::timeout(Duration::from_secs(15), watch.message()).await?.ok_or("ended")??;
-        let keys: Vec<&[u8]> = item.events().iter().filter_map(|e| e.kv.as_ref().map(|kv| kv.key.as_ref())).collect();
+        let keys: Vec<&[u8]> = item.events().iter().map(|e| e.kv().key()).collect();
         assert_eq!(keys, [b"leader/b".as_slice()], "revision {}", item.revision());
         assert!(item.revision() <= second, "past the acknowledged write");
         if item.revision() == second {
@@ -319,7 +316,7 @@ async fn a_watch_on_a_partitioned_member_moves_to_the_majority_without_a_gap() -
     let cluster = Cluster::builder().members(3).peer_proxies(true).start()?;
     let watching = Client::new(Config::new(cluster.endpoints()).dial_timeout(Duration::from_secs(1))).await?;
     let mut watch = watching.watch("partition/").prefix().await?;
-    let first = watching.put("partition/start", "0").await?.header().revision;
+    let first = watching.put("partition/start", "0").await?.header().revision();
     let item = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?.ok_or("ended")??;
     assert_eq!(item.revision(), first);
     let serving = (0..3)
@@ -337,7 +334,7 @@ async fn a_watch_on_a_partitioned_member_moves_to_the_majority_without_a_gap() -
     let deadline = Instant::now() + Duration::from_secs(40);
     while acknowledged < 20 && Instant::now() < deadline {
         if let Ok(put) = writer.put(format!("partition/{acknowledged}"), "v").await {
-            last = put.header().revision;
+            last = put.header().revision();
             acknowledged += 1;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

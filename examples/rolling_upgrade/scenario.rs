@@ -211,7 +211,7 @@ impl Load {
         let worst = Arc::new(AtomicU64::new(0));
         client.put(COUNTER_KEY, "0").await?;
         let lease = client.grant(LEASE_TTL).await?.id();
-        let start_revision = client.put(LEASED_KEY, "alive").lease(lease).await?.header().revision;
+        let start_revision = client.put(LEASED_KEY, "alive").lease(lease).await?.header().revision();
         let watched_until = Arc::new(AtomicI64::new(0));
         let watch = client.watch("up/").prefix().start_revision(start_revision + 1).await?;
         let watcher = tokio::spawn(watch_revisions(watch, stop.clone(), watched_until.clone()));
@@ -295,7 +295,7 @@ impl Load {
         };
 
         // The lease-attached key was never deleted, and still stands.
-        let last = client.get("up/").prefix().count_only().await?.header().revision;
+        let last = client.get("up/").prefix().count_only().await?.header().revision();
         self.watched_until.store(last, Ordering::Release);
         let seen = self.watcher.await?.map_err(|e| format!("watch through the client: {e}"))?;
         let member = cluster.member(0).client_url();
@@ -395,7 +395,7 @@ async fn increment(client: &Client, mutex: &Mutex) -> etcd_raw::Result<bool> {
     let value: i64 = kv.value_str()?.parse().unwrap_or(0);
     let written = client
         .txn()
-        .when([mutex.owner_compare(), Compare::mod_revision(COUNTER_KEY, CompareOp::Equal, kv.mod_revision)])
+        .when([mutex.owner_compare(), Compare::mod_revision(COUNTER_KEY, CompareOp::Equal, kv.mod_revision())])
         .and_then([Put::new(COUNTER_KEY, (value + 1).to_string())])
         .await?;
     Ok(written.succeeded())
@@ -432,9 +432,9 @@ async fn watch_revisions(
             Ok(None) => return Err("the watch ended".into()),
             Ok(Some(Err(e))) => return Err(e.to_string()),
             Ok(Some(Ok(response))) if !response.events().is_empty() => {
-                // etcd's event type 1 is DELETE (an expired lease deletes its keys).
-                let deleted = |e: &&etcd_raw::pb::mvccpb::Event| {
-                    e.r#type == 1 && e.kv.as_ref().is_some_and(|kv| kv.key.as_ref() == LEASED_KEY.as_bytes())
+                // An expired lease deletes its keys.
+                let deleted = |e: &&etcd_raw::Event| {
+                    e.kind() == etcd_raw::EventType::Delete && e.kv().key() == LEASED_KEY.as_bytes()
                 };
                 seen.leased_deletions += response.events().iter().filter(deleted).count();
                 seen.revisions.push(response.revision());
@@ -464,17 +464,17 @@ fn compare_histories(seen: &[i64], truth: &[i64], figures: &mut Figures) {
 async fn read_prefix(client: &Client, prefix: &str) -> Result<BTreeMap<String, (String, i64)>, BoxError> {
     let end = etcd_raw::kv::prefix_end(prefix.as_bytes());
     let first = client.get(prefix.to_owned()).prefix().limit(5000).await?;
-    let revision = first.header().revision;
+    let revision = first.header().revision();
     let mut stored = BTreeMap::new();
     let mut page = first;
     loop {
         for kv in page.kvs() {
-            stored.insert(kv.key_str()?.to_string(), (kv.value_str()?.to_string(), kv.version));
+            stored.insert(kv.key_str()?.to_string(), (kv.value_str()?.to_string(), kv.version()));
         }
         let Some(last) = page.kvs().last().filter(|_| page.more()) else {
             return Ok(stored);
         };
-        let mut next = last.key.to_vec();
+        let mut next = last.key().to_vec();
         next.push(0);
         page = client.get(next).range_end(end.clone()).revision(revision).limit(5000).await?;
     }
