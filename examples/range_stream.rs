@@ -51,7 +51,7 @@ async fn paged(client: &Client, prefix: &str) -> Result<(), Box<dyn std::error::
         revision = page.header().revision();
         keys += page.kvs().len();
         match page.kvs().last() {
-            Some(last) if page.more() => from = [last.key().as_ref(), &[0]].concat(),
+            Some(last) if page.more() => from = [last.key(), &[0]].concat(),
             _ => {
                 println!("{keys} keys, all as of revision {revision} (paged get)");
                 return Ok(());

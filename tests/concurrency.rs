@@ -93,7 +93,7 @@ async fn mutex_lock_try_lock_unlock_and_fencing() -> TestResult {
     let (one, two) = (Session::new(&client).ttl(10).await?, Session::new(&client).ttl(10).await?);
     let mut first = Mutex::new(&one, name.clone());
     let mut second = Mutex::new(&two, name.clone());
-    assert_eq!(first.key().as_ref(), format!("{name}/{:x}", one.lease()).as_bytes());
+    assert_eq!(first.key(), format!("{name}/{:x}", one.lease()).as_bytes());
     assert_eq!(first.revision(), None);
     assert!(!client.txn().when([first.owner_compare()]).and_then([Put::new(key(&p, "data"), "x")]).await?.succeeded());
 

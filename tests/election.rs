@@ -42,8 +42,8 @@ async fn service_campaign_proclaim_leader_observe_resign() -> TestResult {
 
     let first = client.campaign(name.clone(), a, "a0").await?;
     let leader = first.leader();
-    assert_eq!(leader.key().as_ref(), format!("{name}/{a:x}").as_bytes());
-    assert_eq!((leader.name().as_ref(), leader.lease()), (name.as_bytes(), a));
+    assert_eq!(leader.key(), format!("{name}/{a:x}").as_bytes());
+    assert_eq!((leader.name(), leader.lease()), (name.as_bytes(), a));
     let current = client.leader(name.clone()).await?;
     assert_eq!(current.kv().map(|kv| (kv.key(), kv.create_revision())), Some((leader.key(), leader.rev())));
     client.proclaim(leader, "a1").await?;

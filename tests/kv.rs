@@ -23,7 +23,7 @@ async fn put_then_get_returns_every_field() -> TestResult {
     let got = client.get(key(&p, "a")).await?;
     assert_eq!(got.count(), 1);
     let kv = &got.kvs()[0];
-    assert_eq!((kv.key().as_ref(), kv.value().as_ref()), (key(&p, "a").as_slice(), &b"1"[..]));
+    assert_eq!((kv.key(), kv.value()), (key(&p, "a").as_slice(), &b"1"[..]));
     assert_eq!(
         (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease()),
         (put.header().revision(), put.header().revision(), 1, 0)
@@ -32,7 +32,7 @@ async fn put_then_get_returns_every_field() -> TestResult {
     assert!(got.header().revision() >= put.header().revision());
     // A second put bumps version and mod revision, keeps create revision.
     let second = client.put(key(&p, "a"), "2").prev_kv().await?;
-    assert_eq!(second.prev_kv().map(|kv| kv.value().as_ref()), Some(&b"1"[..]));
+    assert_eq!(second.prev_kv().map(|kv| kv.value()), Some(&b"1"[..]));
     let kv = client.get(key(&p, "a")).await?.into_kvs().remove(0);
     assert_eq!(
         (kv.version(), kv.create_revision(), kv.mod_revision()),
@@ -64,11 +64,11 @@ async fn put_with_lease_and_ignore_options() -> TestResult {
     // ignore_lease: new value, lease kept.
     client.put(key(&p, "k"), "v2").ignore_lease().await?;
     let kv = client.get(key(&p, "k")).await?.into_kvs().remove(0);
-    assert_eq!((kv.value().as_ref(), kv.lease()), (&b"v2"[..], first));
+    assert_eq!((kv.value(), kv.lease()), (&b"v2"[..], first));
     // ignore_value: new lease, value kept.
     client.put(key(&p, "k"), "").ignore_value().lease(second).await?;
     let kv = client.get(key(&p, "k")).await?.into_kvs().remove(0);
-    assert_eq!((kv.value().as_ref(), kv.lease()), (&b"v2"[..], second));
+    assert_eq!((kv.value(), kv.lease()), (&b"v2"[..], second));
     Ok(())
 }
 
@@ -268,7 +268,7 @@ async fn values_and_ranges_above_four_mib_come_back_intact() -> TestResult {
     let total: usize = range.kvs().iter().map(|kv| kv.value().len()).sum();
     assert!(total > 4 * 1024 * 1024, "{total}");
     for (kv, want) in range.kvs().iter().zip(&expected) {
-        assert!(kv.value().as_ref() == want.as_slice(), "value of {:?} changed", kv.key_str());
+        assert!(kv.value() == want.as_slice(), "value of {:?} changed", kv.key_str());
     }
     Ok(())
 }

@@ -40,7 +40,7 @@ async fn lock_service_excludes_fences_and_unlocks() -> TestResult {
     let _alive = (client.keep_alive(first.id()).await?, client.keep_alive(second.id()).await?);
 
     let held = client.lock(name.clone(), first.id()).await?;
-    assert_eq!(held.key().as_ref(), format!("{name}/{:x}", first.id()).as_bytes());
+    assert_eq!(held.key(), format!("{name}/{:x}", first.id()).as_bytes());
     assert!(held.revision() > 0 && held.header().revision() >= held.revision());
     let blocked = client.lock(name.clone(), second.id()).timeout(Duration::from_millis(500)).await;
     assert_eq!(kind(blocked), Some(ErrorKind::DeadlineExceeded));

@@ -107,7 +107,7 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
     assert!(kvs.windows(2).all(|w| w[0].key() < w[1].key()), "pages out of order or repeated");
     assert!(kvs.iter().all(|kv| kv.mod_revision() <= revision));
     for (i, kv) in kvs.iter().enumerate() {
-        assert_eq!(kv.key().as_ref(), key(&p, &format!("k{i:05}")).as_slice());
+        assert_eq!(kv.key(), key(&p, &format!("k{i:05}")).as_slice());
     }
     // Exactly what one get at that revision returns.
     let at = client.get(p.clone()).prefix().revision(revision).timeout(Duration::from_secs(30)).await?;
@@ -134,7 +134,7 @@ async fn count_only_limit_keys_only_and_serializable() -> TestResult {
     // A limit caps the keys over all pages; count ignores it.
     let limited = client.get(p.clone()).prefix().limit(25).stream().into_response().await?;
     assert_eq!((limited.kvs().len(), limited.more(), limited.count()), (25, true, 100));
-    assert_eq!(limited.kvs()[24].key().as_ref(), key(&p, "k00024").as_slice());
+    assert_eq!(limited.kvs()[24].key(), key(&p, "k00024").as_slice());
 
     let keys = client.get(p.clone()).prefix().keys_only().serializable().stream().into_response().await?;
     assert_eq!(keys.kvs().len(), 100);
@@ -144,7 +144,7 @@ async fn count_only_limit_keys_only_and_serializable() -> TestResult {
     // One key, and a missing one.
     let one = client.get(key(&p, "k00042")).stream().into_response().await?;
     assert_eq!(one.kvs().len(), 1);
-    assert_eq!(one.kvs()[0].value().as_ref(), value(42, 10).as_slice());
+    assert_eq!(one.kvs()[0].value(), value(42, 10).as_slice());
     let none = client.get(key(&p, "missing")).stream().into_response().await?;
     assert_eq!((none.kvs().len(), none.count(), none.more()), (0, 0, false));
     Ok(())

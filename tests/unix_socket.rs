@@ -148,10 +148,10 @@ async fn put_get_watch_and_status_over_a_unix_socket() -> TestResult {
     let put = client.put("u/a", "1").timeout(Duration::from_secs(2)).await?;
     assert!(put.header().revision() > 0);
     let got = client.get("u/a").await?;
-    assert_eq!(got.kvs()[0].value().as_ref(), b"1");
+    assert_eq!(got.kvs()[0].value(), b"1");
     // The same store as over TCP.
     let tcp = Client::new(Config::new([server.tcp.clone()])).await?;
-    assert_eq!(tcp.get("u/a").await?.kvs()[0].value().as_ref(), b"1");
+    assert_eq!(tcp.get("u/a").await?.kvs()[0].value(), b"1");
 
     // A watch over the socket sees a write made over TCP.
     let mut watch = client.watch("u/").prefix().await?;
@@ -352,7 +352,7 @@ async fn unixs_is_tls_over_the_socket_checked_against_the_file_name() -> TestRes
     }
     let client = Client::new(Config::new([endpoint.clone()]).tls(tls)).await?;
     client.put("s/a", "1").await?;
-    assert_eq!(client.get("s/a").await?.kvs()[0].value().as_ref(), b"1");
+    assert_eq!(client.get("s/a").await?.kvs()[0].value(), b"1");
 
     // The name checked is the file's: through a link named `other.sock`
     // the same server's certificate does not match, and the error says so.
