@@ -47,6 +47,14 @@ async fn single_key_puts_and_deletes_with_prev_kv() -> TestResult {
     let deleted = next(&mut watch).await?;
     assert_eq!(deleted.events()[0].kind(), EventType::Delete);
     assert_eq!(deleted.events()[0].prev_kv().map(|kv| kv.value()), Some(&b"2"[..]));
+    // Printed as etcdctl prints them; a delete's pair is the key at the
+    // deletion's revision, with no value.
+    assert_eq!(
+        (put.events()[0].kind().to_string(), deleted.events()[0].kind().to_string()),
+        ("PUT".into(), "DELETE".into())
+    );
+    let gone = deleted.events()[0].kv();
+    assert_eq!((gone.key(), gone.value(), gone.mod_revision()), (&key(&p, "k")[..], &b""[..], deleted.revision()));
     Ok(())
 }
 
