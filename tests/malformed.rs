@@ -1,7 +1,7 @@
 //! Replies that break the gRPC protocol, from an in-process HTTP/2 server
 //! on loopback (a real etcd never sends them). A protocol violation is not
 //! a reason to ask again: each call fails with `Protocol` after exactly one
-//! request, reads and writes alike.
+//! request, reads and writes alike, and a stream is not opened again.
 
 #[path = "support/fake_server.rs"]
 mod fake_server;
@@ -88,6 +88,24 @@ async fn malformed_replies_fail_after_one_request() -> TestResult {
         assert_eq!(error.kind(), ErrorKind::Protocol, "{reply:?}: {error}");
         assert!(error.outcome_unknown(), "{reply:?}: the write reached the server: {error}");
         assert_eq!(server.requests(), 2, "{reply:?}: a write was sent more than once");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_stream_replies_end_a_watch_after_one_stream() -> TestResult {
+    let deadline = Duration::from_millis(1800);
+    // Two messages are fine on a stream.
+    for reply in ALL.into_iter().filter(|reply| !matches!(reply, Reply::TwoMessages)) {
+        let server = FakeServer::start(move |incoming| answer(reply, incoming)).await?;
+        let client = Client::new(Config::new([server.endpoint()]).request_timeout(deadline)).await?;
+
+        let started = Instant::now();
+        let created = client.watch("k").timeout(deadline).await;
+        let error = created.err().ok_or_else(|| format!("{reply:?}: a watch was created"))?;
+        assert_eq!(error.kind(), ErrorKind::Protocol, "{reply:?}: {error}");
+        assert_eq!(server.requests(), 1, "{reply:?}: the stream was opened again: {:?}", server.paths());
+        assert!(started.elapsed() < deadline / 2, "{reply:?}: the create took {:?}", started.elapsed());
     }
     Ok(())
 }
