@@ -471,3 +471,6 @@ impl Task {
         wake
     }
 }
+
+#[cfg(test)]
+mod tests;
