@@ -473,3 +473,6 @@ impl Task {
         wake
     }
 }
+
+#[cfg(test)]
+mod tests;
