@@ -47,11 +47,13 @@
 mod election;
 mod mutex;
 mod session;
+mod stm;
 mod wait;
 
 pub use election::Election;
 pub use mutex::Mutex;
 pub use session::{NewSession, Session, DEFAULT_SESSION_TTL};
+pub use stm::{Committed, Isolation, Stm, StmTx};
 
 use bytes::Bytes;
 use std::future::{poll_fn, Future, IntoFuture};
