@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{retrying, session};
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::{ResponseHeader, SortOrder, SortTarget};
+use crate::kv::{Get, ResponseHeader, SortOrder, SortTarget, TxnOpResponse};
 use crate::watch::EventType;
 use crate::Client;
 
@@ -49,6 +49,42 @@ pub(crate) async fn wait_for_turn(
             return Ok(*queue.header());
         };
         wait_delete(client, before.key.clone(), queue.header().revision + 1).await?;
+    }
+}
+
+/// Waits until no key under `blockers` is older than `key` (created at
+/// `revision`, on `lease`), which need not be under `blockers` itself: a
+/// reader of a read-write lock waits so for the writers queued before it.
+/// Each round reads our key and the youngest older blocker in one
+/// transaction, then watches that blocker until it is deleted.
+pub(crate) async fn wait_for_no_older(
+    client: &Client,
+    blockers: &Bytes,
+    key: &Bytes,
+    revision: i64,
+    lease: i64,
+) -> Result<ResponseHeader> {
+    let youngest_older = || {
+        Get::new(blockers.clone())
+            .prefix()
+            .max_create_revision(revision - 1)
+            .sort(SortTarget::Create, SortOrder::Descend)
+            .limit(1)
+    };
+    loop {
+        let round = retrying(|| client.txn().and_then([Get::new(key.clone()), youngest_older()])).await?;
+        let mut answers = round.op_responses()?.into_iter();
+        let (Some(TxnOpResponse::Get(ours)), Some(TxnOpResponse::Get(older))) = (answers.next(), answers.next()) else {
+            return Err(Error::protocol("waiter's read answered without its two ranges"));
+        };
+        match ours.kvs().first() {
+            Some(ours) if ours.create_revision == revision => {}
+            _ => return Err(session::expired(lease, Some(&gone(key)))),
+        }
+        let Some(blocker) = older.kvs().first() else {
+            return Ok(*round.header());
+        };
+        wait_delete(client, blocker.key.clone(), round.header().revision + 1).await?;
     }
 }
 
