@@ -1,7 +1,7 @@
 //! Recipes built on leases and transactions, as Go's `concurrency`
 //! package: [`Session`], [`Mutex`], [`Election`] and the transactional
 //! memory [`Stm`]; and from Go's `recipes`, the read-write lock
-//! [`RwMutex`].
+//! [`RwMutex`], the [`Barrier`] and the FIFO [`Queue`].
 //!
 //! ```no_run
 //! # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
@@ -50,15 +50,19 @@
 //! - Transient failures (a member down, a lost connection) are retried
 //!   while the session lives; every step is safe to repeat.
 
+mod barrier;
 mod election;
 mod mutex;
+mod queue;
 mod rwmutex;
 mod session;
 mod stm;
 mod wait;
 
+pub use barrier::Barrier;
 pub use election::Election;
 pub use mutex::Mutex;
+pub use queue::Queue;
 pub use rwmutex::RwMutex;
 pub use session::{NewSession, Session, DEFAULT_SESSION_TTL};
 pub use stm::{Committed, Isolation, Stm, StmTx};
