@@ -115,7 +115,7 @@ async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
 /// start was compacted); fails only on errors that reading again cannot
 /// fix. The watch goes through the client's watch service, so it shares
 /// its stream, its recovery and its token refresh.
-pub(crate) async fn wait_for_event(watch: Watch<'_>, wanted: EventType) -> Result<()> {
+pub(crate) async fn wait_for_event(watch: Watch, wanted: EventType) -> Result<()> {
     let watch = async {
         let mut watch = watch.await?;
         while let Some(response) = watch.message().await {
