@@ -17,6 +17,7 @@ mod backoff;
 pub(crate) mod connection;
 pub(crate) mod deadline_stream;
 pub(crate) mod endpoint;
+mod endpoints;
 pub(crate) mod grpc;
 mod health;
 mod policy;
