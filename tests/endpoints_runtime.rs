@@ -21,7 +21,7 @@ async fn a_watch_moves_to_the_new_endpoints_without_a_gap_or_a_repeat() -> TestR
     let mut watch = watcher.watch("moving/").prefix().await?;
 
     let mut next = 0;
-    let mut write = |n: usize| {
+    let write = |n: usize| {
         let writer = writer.clone();
         async move {
             for i in n..n + 20 {
