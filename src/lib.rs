@@ -128,7 +128,7 @@ pub use bytes::Bytes;
 pub use bytes_arg::IntoBytes;
 pub use call::ResponseFuture;
 pub use client::Client;
-pub use concurrency::{Election, Mutex, Session};
+pub use concurrency::{Election, Mutex, RwMutex, Session, Stm};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use config::TlsConfig;
