@@ -87,6 +87,7 @@ mod config;
 mod error;
 pub mod kv;
 pub mod pb;
+mod snapshot_file;
 mod transport;
 
 pub mod auth;
@@ -117,6 +118,7 @@ pub use kv::{
 };
 pub use lease::KeepAliveStream;
 pub use lock::LockResponse;
+pub use snapshot_file::{SavedSnapshot, SnapshotToFile};
 pub use transport::{RawBody, RawChannel};
 pub use watch::{Watch, WatchResponse, WatchStream};
 
