@@ -97,6 +97,7 @@ pub mod election;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod mirror;
 pub mod watch;
 
 #[cfg(feature = "testkit")]
@@ -118,6 +119,7 @@ pub use kv::{
 };
 pub use lease::KeepAliveStream;
 pub use lock::LockResponse;
+pub use mirror::{Mirror, MirrorEvent};
 pub use snapshot_file::{SavedSnapshot, SnapshotToFile};
 pub use transport::{RawBody, RawChannel};
 pub use watch::{Watch, WatchResponse, WatchStream};
