@@ -294,8 +294,7 @@ impl Syncer {
     async fn watch(&self, revision: i64, out: &mut Out) -> std::result::Result<Next, Gone> {
         let mut next = revision + 1;
         loop {
-            let created =
-                self.client.watch(self.start.clone()).range_end(self.end.clone()).start_revision(next).await;
+            let created = self.client.watch(self.start.clone()).range_end(self.end.clone()).start_revision(next).await;
             let failure = match created {
                 Err(e) => e,
                 Ok(mut watch) => loop {

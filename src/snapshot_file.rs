@@ -175,7 +175,9 @@ async fn save(request: SnapshotToFile) -> Result<SavedSnapshot> {
         // Before 3.6 the server names no version: ask the member.
         match client.status(served_by.clone()).await {
             Ok(status) => version = status.version().to_string(),
-            Err(e) => tracing::debug!(endpoint = %served_by, error = %e, "snapshot saved; its member's version unknown"),
+            Err(e) => {
+                tracing::debug!(endpoint = %served_by, error = %e, "snapshot saved; its member's version unknown")
+            }
         }
     }
     Ok(SavedSnapshot { path, size, version, endpoint: served_by })

@@ -126,7 +126,7 @@ fn writer(client: Client, p: String, keys: usize, stop: Arc<AtomicBool>) -> toki
         while !stop.load(Ordering::Acquire) {
             i += 1;
             let name = format!("k{:05}", (i * 7919) % keys);
-            let outcome = if i % 5 == 0 {
+            let outcome = if i.is_multiple_of(5) {
                 // Only a delete that removed a key makes a revision.
                 client.delete(key(&p, &name)).await.map(|r| (r.deleted() > 0).then(|| r.header().revision))
             } else {
@@ -292,7 +292,9 @@ async fn a_compaction_during_the_snapshot_restarts_it_and_says_so() -> TestResul
 
     seen.follow_until(&mut mirror, last, Duration::from_secs(60)).await?;
     assert_eq!(seen.restarts.len(), 1, "{:?}", seen.restarts);
-    assert!(seen.restarts[0].compact_revision().is_some_and(|r| r >= now) || seen.restarts[0].compact_revision().is_none());
+    assert!(
+        seen.restarts[0].compact_revision().is_some_and(|r| r >= now) || seen.restarts[0].compact_revision().is_none()
+    );
     assert!(seen.synced.is_some_and(|s| s >= now), "the new snapshot is older than the compaction");
     seen.assert_equals(&client, p, last).await?;
     assert!(seen.state.contains_key(&Bytes::from_static(b"config/added")));

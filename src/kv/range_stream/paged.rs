@@ -101,8 +101,8 @@ impl Pager {
 
     /// Turns a `Range` answer into the stream's page, and aims the next one.
     fn received(&mut self, response: RangeResponse) -> Result<RangeResponse> {
-        let header = response.header.clone().unwrap_or_default();
-        let first = self.first_header.get_or_insert_with(|| header.clone()).clone();
+        let header = response.header.unwrap_or_default();
+        let first = *self.first_header.get_or_insert(header);
         if self.request.revision == 0 {
             self.request.revision = first.revision;
         }
