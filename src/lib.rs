@@ -108,6 +108,7 @@ mod config;
 mod error;
 pub mod kv;
 pub mod pb;
+mod snapshot_file;
 mod transport;
 
 pub mod auth;
@@ -117,6 +118,7 @@ pub mod election;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod mirror;
 pub mod watch;
 
 #[cfg(feature = "testkit")]
@@ -142,6 +144,8 @@ pub use kv::{
 };
 pub use lease::KeepAliveStream;
 pub use lock::LockResponse;
+pub use mirror::{Mirror, MirrorEvent};
+pub use snapshot_file::{SavedSnapshot, SnapshotToFile};
 pub use transport::{RawBody, RawChannel};
 pub use watch::{Watch, WatchResponse, WatchStream};
 
