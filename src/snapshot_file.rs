@@ -88,7 +88,7 @@ impl SnapshotToFile {
 
 impl IntoFuture for SnapshotToFile {
     type Output = Result<SavedSnapshot>;
-    type IntoFuture = ResponseFuture<'static, SavedSnapshot>;
+    type IntoFuture = ResponseFuture<SavedSnapshot>;
 
     fn into_future(self) -> Self::IntoFuture {
         ResponseFuture::new(async move {
