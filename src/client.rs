@@ -54,6 +54,39 @@ impl Client {
         self.transport.endpoints()
     }
 
+    /// Replaces the endpoint list (Go's `SetEndpoints`): new endpoints are
+    /// dialed; one left out takes no new call, its calls in flight get the
+    /// rest of their deadline, and then the streams on it (watches,
+    /// keepalives, observations) reopen on another endpoint from where they
+    /// stopped, so nothing is lost or repeated.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+    /// client.set_endpoints(["http://10.0.0.4:2379", "http://10.0.0.5:2379"])?;
+    /// client.add_endpoint("http://10.0.0.6:2379")?;
+    /// client.remove_endpoint("http://10.0.0.4:2379")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_endpoints<I, S>(&self, endpoints: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let endpoints: Vec<String> = endpoints.into_iter().map(Into::into).collect();
+        self.transport.set_endpoints(&endpoints)
+    }
+
+    /// Adds one endpoint (or brings a removed one back).
+    pub fn add_endpoint(&self, endpoint: impl Into<String>) -> Result<()> {
+        self.transport.add_endpoint(&endpoint.into())
+    }
+
+    /// Takes one endpoint out, as [`set_endpoints`](Self::set_endpoints)
+    /// does; the last endpoint cannot be removed.
+    pub fn remove_endpoint(&self, endpoint: impl AsRef<str>) -> Result<()> {
+        self.transport.remove_endpoint(endpoint.as_ref())
+    }
+
     /// Makes the endpoint list the client URLs of the cluster's voting
     /// members, now (Go's `Sync`; [`Config::auto_sync_interval`] does it
     /// periodically). Members that joined are added, members removed are

@@ -43,6 +43,9 @@ pub struct Config {
     pub(crate) require_leader: bool,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) auto_sync_interval: Option<Duration>,
+    pub(crate) max_unary_retries: u32,
+    /// First and longest pause between retry rounds; `None` keeps the defaults.
+    pub(crate) backoff: Option<(Duration, Duration)>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<TlsConfig>,
     /// Users found in the endpoints, kept to check they agree.
@@ -116,6 +119,8 @@ impl Config {
             max_recv_msg_size: i32::MAX as usize,
             require_leader: true,
             auto_sync_interval: None,
+            max_unary_retries: u32::MAX,
+            backoff: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -229,6 +234,34 @@ impl Config {
     /// appear in `Debug` output or logs.
     pub fn auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some(Credentials { user: user.into(), password: password.into() });
+        self
+    }
+
+    /// At most `retries` attempts after the first for a unary call (Go's
+    /// `MaxUnaryRetries`). By default a call retries, as the retry rule
+    /// allows, until its deadline; a fail-fast client sets a small number
+    /// (0: one attempt, then the error).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fail_fast = etcd_raw::Config::new(["127.0.0.1:2379"])
+    ///     .max_unary_retries(1)
+    ///     .backoff(Duration::from_millis(10), Duration::from_millis(100));
+    /// # let _ = fail_fast;
+    /// ```
+    pub fn max_unary_retries(mut self, retries: u32) -> Self {
+        self.max_unary_retries = retries;
+        self
+    }
+
+    /// The pauses between retries (Go's `BackoffWaitBetween`, here doubling
+    /// from `first` up to `max`): between rounds over the endpoints for a
+    /// unary call, and before reopening a failed stream. The defaults are
+    /// 50 ms to 500 ms for calls and 50 ms to 1 s for streams; lease
+    /// keepalives never wait more than 500 ms whatever is set, since a
+    /// lease may live only seconds.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = Some((first, max.max(first)));
         self
     }
 

@@ -109,6 +109,7 @@ mod convert;
 mod error;
 pub mod kv;
 pub mod pb;
+mod snapshot_file;
 mod transport;
 
 pub mod auth;
@@ -118,6 +119,7 @@ pub mod election;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod mirror;
 pub mod watch;
 
 #[cfg(feature = "testkit")]
@@ -129,7 +131,7 @@ pub use bytes::Bytes;
 pub use bytes_arg::IntoBytes;
 pub use call::ResponseFuture;
 pub use client::Client;
-pub use concurrency::{Election, Mutex, Session};
+pub use concurrency::{Election, Mutex, RwMutex, Session, Stm};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use config::TlsConfig;
@@ -143,6 +145,8 @@ pub use kv::{
 };
 pub use lease::KeepAliveStream;
 pub use lock::LockResponse;
+pub use mirror::{Mirror, MirrorEvent};
+pub use snapshot_file::{SavedSnapshot, SnapshotToFile};
 pub use transport::{RawBody, RawChannel};
 pub use watch::{Event, EventType, Watch, WatchResponse, WatchStream};
 

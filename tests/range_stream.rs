@@ -1,6 +1,6 @@
-//! Range streams (`Get::stream`, etcd 3.7's RangeStream) against a real
-//! etcd. Every test checks what the server it runs against should do: the
-//! pages on 3.7 and newer, the typed "needs etcd 3.7" error before.
+//! Range streams (`Get::stream`) against a real etcd: etcd 3.7's
+//! RangeStream where the member has it, paged Range requests before. Every
+//! test runs the same code and expects the same pages on every version.
 #![cfg(feature = "testkit")]
 
 mod support;
@@ -8,30 +8,9 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use etcd_raw::kv::GetStream;
 use etcd_raw::testkit::{Cluster, Etcd};
-use etcd_raw::{Client, Config, Error, ErrorKind, Put, SortOrder, SortTarget};
+use etcd_raw::{Client, Config, Error, ErrorKind, KeyValue, Put, SortOrder, SortTarget};
 use support::{key, shared_client, TestResult};
-
-fn streams() -> bool {
-    support::etcd_version() >= (3, 7)
-}
-
-/// What an older server must answer: one typed error, soon, then the end.
-async fn expect_needs_3_7(mut stream: GetStream) -> TestResult {
-    let started = Instant::now();
-    let first = tokio::time::timeout(Duration::from_secs(3), stream.next_page()).await?;
-    let error = match first {
-        Some(Err(e)) => e,
-        other => return Err(format!("expected the needs-3.7 error, got {other:?}").into()),
-    };
-    assert_eq!(error.kind(), ErrorKind::Unimplemented, "{error}");
-    assert!(error.message().contains("needs etcd 3.7 or newer"), "{error}");
-    assert!(error.endpoint().is_some(), "{error:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert!(stream.next_page().await.is_none(), "the stream goes on after its error");
-    Ok(())
-}
 
 /// Writes `n` keys `<p>k00000..` with values of `size` bytes, 100 per txn.
 async fn fill(client: &Client, p: &str, n: usize, size: usize) -> Result<(), Error> {
@@ -54,12 +33,10 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
     const KEYS: usize = 2500;
     fill(&client, &p, KEYS, 2048).await?;
     let mut stream = client.get(p.clone()).prefix().timeout(Duration::from_secs(30)).stream();
-    if !streams() {
-        return expect_needs_3_7(stream).await;
-    }
 
-    // A writer changes keys in the range and adds new ones while the
-    // pages are read.
+    // The first page fixes the revision; then a writer changes keys in the
+    // range and adds new ones while the other pages are read.
+    let mut first = Some(stream.next_page().await.ok_or("no page")?);
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let writer = {
         let (client, p) = (client.clone(), p.clone());
@@ -80,7 +57,10 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
     let mut kvs = Vec::new();
     let mut pages = 0;
     let mut summary = None;
-    while let Some(page) = stream.next_page().await {
+    while let Some(page) = match first.take() {
+        Some(page) => Some(page),
+        None => stream.next_page().await,
+    } {
         let page = page?;
         pages += 1;
         assert!(summary.is_none(), "a page after the last one");
@@ -119,9 +99,6 @@ async fn pages_are_complete_ordered_and_at_one_revision_while_keys_change() -> T
 async fn count_only_limit_keys_only_and_serializable() -> TestResult {
     let (client, p) = shared_client("range_stream_opts").await?;
     fill(&client, &p, 100, 10).await?;
-    if !streams() {
-        return expect_needs_3_7(client.get(p.clone()).prefix().count_only().stream()).await;
-    }
 
     // count_only: one page, no keys, the count.
     let mut counted = client.get(p.clone()).prefix().count_only().stream();
@@ -151,17 +128,13 @@ async fn count_only_limit_keys_only_and_serializable() -> TestResult {
 }
 
 #[tokio::test]
-async fn sort_and_revision_filters_are_refused_by_the_server() -> TestResult {
+async fn sort_and_revision_filters_are_refused_on_every_version() -> TestResult {
     let (client, p) = shared_client("range_stream_refused").await?;
     client.put(key(&p, "a"), "1").await?;
-    let sorted = || client.get(p.clone()).prefix().sort(SortTarget::Key, SortOrder::Descend).stream();
-    let filtered = || client.get(p.clone()).prefix().min_mod_revision(1).stream();
-    if !streams() {
-        expect_needs_3_7(sorted()).await?;
-        return expect_needs_3_7(filtered()).await;
-    }
+    let sorted = client.get(p.clone()).prefix().sort(SortTarget::Key, SortOrder::Descend).stream();
+    let filtered = client.get(p.clone()).prefix().min_mod_revision(1).stream();
     let mut seen = HashMap::new();
-    for (name, mut stream) in [("sort", sorted()), ("filter", filtered())] {
+    for (name, mut stream) in [("sort", sorted), ("filter", filtered)] {
         let error = match stream.next_page().await {
             Some(Err(e)) => e,
             other => return Err(format!("{name}: expected Unimplemented, got {other:?}").into()),
@@ -219,9 +192,6 @@ async fn the_deadline_covers_the_whole_stream() -> TestResult {
     let deadline = Duration::from_millis(1500);
     let started = Instant::now();
     let mut stream = client.get(p.clone()).prefix().timeout(deadline).stream();
-    if !streams() {
-        return expect_needs_3_7(stream).await;
-    }
     let first = stream.next_page().await.ok_or("no page")??;
     assert!(!first.is_last(), "300 keys in one page");
     // A reader that dawdles past the deadline gets DeadlineExceeded, even
@@ -243,10 +213,6 @@ async fn an_unreachable_endpoint_is_passed_over() -> TestResult {
     // Round robin sends some of these to the dead endpoint first.
     for _ in 0..4 {
         let stream = client.get(p.clone()).prefix().stream();
-        if !streams() {
-            expect_needs_3_7(stream).await?;
-            continue;
-        }
         let whole = stream.into_response().await?;
         assert_eq!((whole.kvs().len(), whole.count()), (30, 30));
     }
@@ -260,9 +226,6 @@ async fn the_token_goes_with_the_stream_and_is_refreshed_when_it_expired() -> Te
     support::enable_auth_with_alice(&etcd.endpoint()).await?;
     let alice = Client::new(Config::new([etcd.endpoint()]).auth("alice", "alice-pw")).await?;
     fill(&alice, "app/", 20, 10).await?;
-    if !streams() {
-        return expect_needs_3_7(alice.get("app/").prefix().stream()).await;
-    }
     assert_eq!(alice.get("app/").prefix().stream().into_response().await?.kvs().len(), 20);
     // Outside alice's grant: refused, typed.
     let refused = alice.get("other/").prefix().stream().into_response().await.err().ok_or("read outside the grant")?;
@@ -270,5 +233,102 @@ async fn the_token_goes_with_the_stream_and_is_refreshed_when_it_expired() -> Te
     // An expired token is refused by the server, refreshed, and the stream opened again.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_eq!(alice.get("app/").prefix().stream().into_response().await?.count(), 20);
+    Ok(())
+}
+
+/// Reads every page of `stream`, sleeping `pause` after each; returns the
+/// pairs, how many pages, and the last page's revision.
+async fn read_all(
+    mut stream: etcd_raw::GetStream,
+    pause: Duration,
+) -> Result<(Vec<KeyValue>, usize, i64), Box<dyn std::error::Error>> {
+    let (mut kvs, mut pages, mut revision) = (Vec::new(), 0, None);
+    while let Some(page) = stream.next_page().await {
+        let page = page?;
+        pages += 1;
+        assert!(revision.is_none(), "a page after the last one");
+        revision = page.header().map(|h| h.revision());
+        kvs.extend(page.into_kvs());
+        tokio::time::sleep(pause).await;
+    }
+    Ok((kvs, pages, revision.ok_or("no last page")?))
+}
+
+#[tokio::test]
+async fn ten_thousand_small_keys_come_once_each_at_one_revision_while_a_writer_adds_keys() -> TestResult {
+    let (client, p) = shared_client("range_stream_10k").await?;
+    const KEYS: usize = 10_000;
+    fill(&client, &p, KEYS, 8).await?;
+
+    // The first page fixes the revision; then keys are added in the middle
+    // of the range, and values changed, while the other pages are read.
+    let mut stream = client.get(p.clone()).prefix().timeout(Duration::from_secs(60)).stream();
+    let mut kvs = stream.next_page().await.ok_or("no page")??.into_kvs();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let (client, p) = (client.clone(), p.clone());
+        tokio::spawn(async move {
+            let mut last = 0;
+            for i in 0.. {
+                if stopped.try_recv().is_ok() {
+                    break;
+                }
+                let n = (i * 37) % KEYS;
+                client.put(key(&p, &format!("k{n:05}-added")), "new").await?;
+                last = client.put(key(&p, &format!("k{n:05}")), "changed").await?.header().revision();
+            }
+            Ok::<_, Error>(last)
+        })
+    };
+    let (rest, pages, revision) = read_all(stream, Duration::from_millis(20)).await?;
+    kvs.extend(rest);
+    let _ = stop.send(());
+    let last_write = writer.await??;
+    assert!(last_write > revision, "no write landed while the pages were read");
+    assert!(pages >= 3, "{KEYS} keys came in {} pages", pages + 1);
+
+    // Each key exactly once, in order, none added or changed after the revision.
+    assert_eq!(kvs.len(), KEYS);
+    for (i, kv) in kvs.iter().enumerate() {
+        assert_eq!(kv.key(), key(&p, &format!("k{i:05}")).as_slice());
+        assert!(kv.mod_revision() <= revision, "{kv:?} is newer than {revision}");
+    }
+    let at = client.get(p.clone()).prefix().revision(revision).timeout(Duration::from_secs(30)).await?;
+    assert_eq!(at.kvs(), kvs.as_slice());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_compaction_past_the_revision_mid_read_ends_the_stream_with_compacted() -> TestResult {
+    // Compaction would break the shared server's other tests: a server of its own.
+    let etcd = Etcd::start()?;
+    let client = Client::new(Config::new([etcd.endpoint()])).await?;
+    // 20 MB: more than the HTTP/2 windows hold, so the server is still
+    // reading the range when the compaction lands.
+    const KEYS: usize = 5000;
+    fill(&client, "big/", KEYS, 4096).await?;
+    let mut stream = client.get("big/").prefix().timeout(Duration::from_secs(60)).stream();
+    let first = stream.next_page().await.ok_or("no page")??;
+    assert!(!first.is_last());
+    let mut received = first.kvs().len();
+
+    let now = client.put("other", "x").await?.header().revision();
+    client.compact(now).await?;
+    let error = loop {
+        match stream.next_page().await {
+            Some(Ok(page)) => {
+                assert!(!page.is_last(), "the whole range was read past a compaction");
+                received += page.kvs().len();
+            }
+            Some(Err(e)) => break e,
+            None => return Err("the stream ended without an error".into()),
+        }
+    };
+    assert_eq!(error.kind(), ErrorKind::Compacted, "{error}");
+    assert!(received < KEYS, "{received}");
+    assert!(stream.next_page().await.is_none(), "the stream goes on after its error");
+    // A read at the new revision is whole.
+    let whole = client.get("big/").prefix().keys_only().stream().into_response().await?;
+    assert_eq!(whole.kvs().len(), KEYS);
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Recipes built on leases and transactions, as Go's `concurrency`
-//! package: [`Session`], [`Mutex`] and [`Election`].
+//! package: [`Session`], [`Mutex`], [`Election`] and the transactional
+//! memory [`Stm`]; and from Go's `recipes`, the read-write lock
+//! [`RwMutex`], the [`Barrier`] and the FIFO [`Queue`].
 //!
 //! ```no_run
 //! use etcd_raw::concurrency::{Election, Mutex, Session};
@@ -26,11 +28,15 @@
 //! }
 //! ```
 //!
+//! [`Stm`] runs a closure that reads and writes keys until the writes
+//! commit in one transaction guarded by the reads (see its docs).
+//!
 //! # Safety
 //!
 //! Waiters and candidates queue as keys `<name>/<lease in hex>` attached to
 //! their session's lease, served in create-revision order (etcd's layout,
-//! shared with `etcdctl lock`, the Lock and Election services and Go).
+//! shared with `etcdctl lock`, the Lock and Election services and Go; the
+//! [`RwMutex`] adds `read/` or `write/` before the lease, as Go's recipe).
 //! Beyond Go's recipes:
 //!
 //! - A waiter re-reads its own key before it reports success, and watches
@@ -40,21 +46,29 @@
 //!   lease is gone).
 //! - Dropping a `lock` or `campaign` future midway removes its key, so no
 //!   orphan blocks the queue until the TTL ends.
-//! - A holder's revision ([`Mutex::revision`], [`Election::revision`]) is
-//!   the fencing token: compare it in every write that the lock protects
+//! - A holder's revision ([`Mutex::revision`], [`Election::revision`],
+//!   [`RwMutex::revision`]) is the fencing token: compare it in every write that the lock protects
 //!   ([`Mutex::owner_compare`]). A holder paused past its TTL still
 //!   believes it holds the lock; only such a compare can stop its writes.
 //! - Transient failures (a member down, a lost connection) are retried
 //!   while the session lives; every step is safe to repeat.
 
+mod barrier;
 mod election;
 mod mutex;
+mod queue;
+mod rwmutex;
 mod session;
+mod stm;
 mod wait;
 
+pub use barrier::Barrier;
 pub use election::Election;
 pub use mutex::Mutex;
+pub use queue::Queue;
+pub use rwmutex::RwMutex;
 pub use session::{NewSession, Session, DEFAULT_SESSION_TTL};
+pub use stm::{Committed, Isolation, Stm, StmTx};
 
 use bytes::Bytes;
 use std::future::{poll_fn, Future, IntoFuture};

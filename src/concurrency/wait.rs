@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{retrying, session};
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::{ResponseHeader, SortOrder, SortTarget};
-use crate::watch::EventType;
+use crate::kv::{Get, ResponseHeader, SortOrder, SortTarget, TxnOpResponse};
+use crate::watch::{EventType, Watch};
 use crate::Client;
 
 /// How long a waiter trusts one watch before reading again: covers a
@@ -48,7 +48,43 @@ pub(crate) async fn wait_for_turn(
         let Some(before) = kvs.get(1) else {
             return Ok(queue.header());
         };
-        wait_delete(client, before.key_bytes(), queue.header().revision() + 1).await?;
+        wait_delete(client, before.key_bytes().clone(), queue.header().revision() + 1).await?;
+    }
+}
+
+/// Waits until no key under `blockers` is older than `key` (created at
+/// `revision`, on `lease`), which need not be under `blockers` itself: a
+/// reader of a read-write lock waits so for the writers queued before it.
+/// Each round reads our key and the youngest older blocker in one
+/// transaction, then watches that blocker until it is deleted.
+pub(crate) async fn wait_for_no_older(
+    client: &Client,
+    blockers: &Bytes,
+    key: &Bytes,
+    revision: i64,
+    lease: i64,
+) -> Result<ResponseHeader> {
+    let youngest_older = || {
+        Get::new(blockers.clone())
+            .prefix()
+            .max_create_revision(revision - 1)
+            .sort(SortTarget::Create, SortOrder::Descend)
+            .limit(1)
+    };
+    loop {
+        let round = retrying(|| client.txn().and_then([Get::new(key.clone()), youngest_older()])).await?;
+        let mut answers = round.op_responses()?.into_iter();
+        let (Some(TxnOpResponse::Get(ours)), Some(TxnOpResponse::Get(older))) = (answers.next(), answers.next()) else {
+            return Err(Error::protocol("waiter's read answered without its two ranges"));
+        };
+        match ours.kvs().first() {
+            Some(ours) if ours.create_revision() == revision => {}
+            _ => return Err(session::expired(lease, Some(&gone(key)))),
+        }
+        let Some(blocker) = older.kvs().first() else {
+            return Ok(round.header());
+        };
+        wait_delete(client, blocker.key_bytes().clone(), round.header().revision() + 1).await?;
     }
 }
 
@@ -56,16 +92,34 @@ fn gone(key: &Bytes) -> Error {
     Error::new(ErrorKind::KeyNotFound, format!("the waiter key {:?} is gone", String::from_utf8_lossy(key)))
 }
 
+/// Waits until `key` does not exist (a barrier's wait): at once if it
+/// does not, else until a delete of it is seen and a read confirms it.
+pub(crate) async fn wait_until_gone(client: &Client, key: &Bytes) -> Result<()> {
+    loop {
+        let now = retrying(|| client.get(key.clone()).keys_only()).await?;
+        if now.kvs().is_empty() {
+            return Ok(());
+        }
+        wait_delete(client, key.clone(), now.header().revision() + 1).await?;
+    }
+}
+
 /// Returns once `key` is deleted at or after revision `from`, or when it is
+/// time to read again anyway; see [`wait_for_event`].
+async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
+    wait_for_event(client.watch(key).start_revision(from).filter_put(), EventType::Delete).await
+}
+
+/// Returns once `watch` delivers an event of type `wanted`, or when it is
 /// time to read again anyway (a recheck is due, the watch ended, or its
 /// start was compacted); fails only on errors that reading again cannot
 /// fix. The watch goes through the client's watch service, so it shares
 /// its stream, its recovery and its token refresh.
-async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
+pub(crate) async fn wait_for_event(watch: Watch, wanted: EventType) -> Result<()> {
     let watch = async {
-        let mut watch = client.watch(key).start_revision(from).filter_put().await?;
+        let mut watch = watch.await?;
         while let Some(response) = watch.message().await {
-            if response?.events().iter().any(|event| event.kind() == EventType::Delete) {
+            if response?.events().iter().any(|event| event.kind() == wanted) {
                 return Ok(());
             }
         }
@@ -74,7 +128,7 @@ async fn wait_delete(client: &Client, key: Bytes, from: i64) -> Result<()> {
     };
     match tokio::time::timeout(RECHECK_EVERY, watch).await {
         Err(_) | Ok(Ok(())) => Ok(()),
-        // Compacted past `from`: the caller's read tells the rest.
+        // Compacted past its start: the caller's read tells the rest.
         Ok(Err(e)) if e.kind() == ErrorKind::Compacted => Ok(()),
         // Reached a member behind the one that was read: read again there.
         Ok(Err(e)) if super::transient(&e) || e.kind() == ErrorKind::FutureRev => {

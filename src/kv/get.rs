@@ -123,7 +123,7 @@ impl<C> Get<C> {
 
 impl Get<Client> {
     /// The same read answered as a stream of pages instead of one message
-    /// (Go's `GetStream`, etcd's `RangeStream`; etcd 3.7 or newer): awaiting
+    /// (Go's `GetStream`; etcd 3.7's `RangeStream`, paged gets on older servers): awaiting
     /// a `Get` is Go's `Get`, `.stream()` is its `GetStream`. For ranges too
     /// large for one response, or to start on the first keys before the
     /// last arrive. Every page is read at one revision. Nothing is sent

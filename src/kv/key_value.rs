@@ -35,6 +35,16 @@ impl KeyValue {
         &self.0.value
     }
 
+    /// The key as shared bytes: a clone is a reference count, not a copy.
+    pub fn key_bytes(&self) -> &bytes::Bytes {
+        &self.0.key
+    }
+
+    /// The value as shared bytes: a clone is a reference count, not a copy.
+    pub fn value_bytes(&self) -> &bytes::Bytes {
+        &self.0.value
+    }
+
     /// The key as UTF-8.
     pub fn key_str(&self) -> Result<&str> {
         utf8(&self.0.key, "key")
@@ -70,11 +80,6 @@ impl KeyValue {
     /// The wire message.
     pub fn into_inner(self) -> RawKeyValue {
         self.0
-    }
-
-    /// The key, sharing the response's buffer.
-    pub(crate) fn key_bytes(&self) -> bytes::Bytes {
-        self.0.key.clone()
     }
 }
 

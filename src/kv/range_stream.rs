@@ -1,21 +1,27 @@
-//! A get answered as a stream of pages (etcd 3.7's `KV.RangeStream`).
+//! A get answered as a stream of pages: etcd 3.7's `KV.RangeStream`, or
+//! paged `Range` requests on older members.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
+use tokio::time::Instant;
 
-use super::{GetResponse, KeyValue, ResponseHeader};
+use self::paged::Pager;
+use super::{GetResponse, KeyValue, ResponseHeader, SortOrder, SortTarget};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, RangeStreamResponse};
 use crate::transport::deadline_stream::DeadlineStream;
-use crate::transport::rpc;
+use crate::transport::{rpc, Transport};
 use crate::Client;
 
+mod paged;
+
 /// A range read as a [`Stream`] of [`GetPage`]s, from
-/// [`Get::stream`](super::Get::stream) (Go's `GetStream`; etcd 3.7 or
-/// newer).
+/// [`Get::stream`](super::Get::stream) (Go's `GetStream`), on any etcd
+/// version: etcd 3.7's `RangeStream` where the member has it, pages of
+/// ordinary `Range` requests where it does not.
 ///
 /// ```no_run
 /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
@@ -33,26 +39,39 @@ use crate::Client;
 /// # Ok(()) }
 /// ```
 ///
-/// # What the server guarantees
+/// # What every server version gives
 ///
 /// - Pages hold disjoint runs of keys in key order: together they are
 ///   exactly what one `get` would return, without one message of that size.
-/// - Every page is read at one revision, fixed when the server reads the
-///   first page (or the one set with `.revision(..)`): writes made while
-///   the stream runs do not show.
-/// - Only the last page carries the header (with that revision), `more`
-///   and `count`; [`GetPage::is_last`] says which it is. With `.limit(n)`
-///   the pages hold at most `n` keys in all. With `.count_only()` there is
-///   one page, with no keys.
-/// - `.serializable()` is honoured. A non-default `.sort(..)` and the
-///   `min_`/`max_` revision filters are not supported by the server: the
-///   stream fails with [`ErrorKind::Unimplemented`] (use `get` for those).
+/// - Every page is read at one revision, fixed when the first page is read
+///   (or the one set with `.revision(..)`): writes made while the stream
+///   runs do not show.
+/// - Only the last page carries the header (whose revision is the store's
+///   when the first page was read), `more` and `count`;
+///   [`GetPage::is_last`] says which it is. With `.limit(n)` the pages hold
+///   at most `n` keys in all. With `.count_only()` there is one page, with
+///   no keys.
+/// - `.keys_only()` and `.serializable()` are honoured. A non-default
+///   `.sort(..)` and the `min_`/`max_` revision filters are refused before
+///   anything is sent, with [`ErrorKind::Unimplemented`], as etcd 3.7
+///   refuses them in `RangeStream` (use `get` for those).
+///
+/// # Older members
+///
+/// A member that answers `Unimplemented` to `RangeStream` (etcd before 3.7,
+/// or etcd's gRPC proxy) is read with `Range` requests instead, as Go's
+/// `mirror.Syncer` reads: the first page fixes the revision, each next page
+/// starts after the last key at that revision, and the paging stops when
+/// the server says there is no more. Page sizes start at 100 keys and
+/// adapt toward about 1 MiB. Each page is a read that fails over to another
+/// endpoint on its own. The difference to 3.7 is where the work happens:
+/// the server counts the rest of the range on every page.
 ///
 /// # Errors, deadline, cancellation
 ///
-/// - A member older than 3.7 does not know the RPC: the stream yields one
-///   error of kind [`ErrorKind::Unimplemented`] whose message says that
-///   range streams need etcd 3.7 or newer, then ends.
+/// - A compaction past the stream's revision while it runs ends it with
+///   [`ErrorKind::Compacted`]: the rest of the range no longer exists at
+///   that revision. Read again at a newer one.
 /// - The call's deadline (the client's request timeout, or the builder's
 ///   `.timeout(..)`) covers the whole stream, from its first poll to its
 ///   last page; the time the consumer takes between pages counts. When it
@@ -60,33 +79,58 @@ use crate::Client;
 ///   ranges a long timeout.
 /// - Before the first page arrives, an unreachable member or one without a
 ///   leader is left for the next endpoint, as for any read, and a token
-///   the server refuses as expired is refreshed once. After it, a failure
-///   ends the stream with that error: the pages delivered cannot be
-///   resumed from at the same revision (the server names it only on the
-///   last page).
+///   the server refuses as expired is refreshed once. After it, a
+///   `RangeStream` failure ends the stream with that error: the pages
+///   delivered cannot be resumed from at the same revision (the server
+///   names it only on the last page). To resume, pin a revision with
+///   `.revision(..)` and start again after the last key received.
 /// - The stream ends after its first error. Dropping it cancels the call.
 #[must_use = "a stream does nothing unless polled"]
 pub struct GetStream {
-    /// `None` once the stream has ended.
-    stream: Option<DeadlineStream<RangeRequest, RangeStreamResponse>>,
+    mode: Mode,
     /// Why the request was refused before sending (an empty key, say):
     /// yielded first, then the stream ends.
     refused: Option<Error>,
-    /// Whether the page with the header has arrived.
-    last_seen: bool,
+    /// What the paged fallback needs, kept until the server has answered.
+    fallback: Option<Fallback>,
+}
+
+enum Mode {
+    Streaming {
+        stream: DeadlineStream<RangeRequest, RangeStreamResponse>,
+        /// Whether the page with the header has arrived.
+        last_seen: bool,
+    },
+    Paging(Pager),
+    Done,
+}
+
+/// The request, transport and deadline, for a member without
+/// `RangeStream`.
+struct Fallback {
+    transport: Transport,
+    request: RangeRequest,
+    timeout: Duration,
+    /// The stream's deadline, set on its first poll.
+    deadline: Option<Instant>,
 }
 
 impl GetStream {
     pub(crate) fn new(client: &Client, request: Result<RangeRequest>, timeout: Option<Duration>) -> GetStream {
-        let (stream, refused) = match request {
-            Err(e) => (None, Some(e)),
+        let request = request.and_then(|request| refuse_unstreamable(&request).map(|()| request));
+        match request {
+            Err(e) => GetStream { mode: Mode::Done, refused: Some(e), fallback: None },
             Ok(request) => {
                 let transport = client.transport.clone();
                 let timeout = timeout.unwrap_or_else(|| transport.request_timeout());
-                (Some(DeadlineStream::new(transport, &rpc::RANGE_STREAM, request, timeout)), None)
+                let stream = DeadlineStream::new(transport.clone(), &rpc::RANGE_STREAM, request.clone(), timeout);
+                GetStream {
+                    mode: Mode::Streaming { stream, last_seen: false },
+                    refused: None,
+                    fallback: Some(Fallback { transport, request, timeout, deadline: None }),
+                }
             }
-        };
-        GetStream { stream, refused, last_seen: false }
+        }
     }
 
     /// The next page; `None` once the stream has ended. Cancel-safe.
@@ -108,6 +152,41 @@ impl GetStream {
         }
         Ok(whole)
     }
+
+    /// Reads the rest with `Range` requests: the member has no `RangeStream`.
+    fn page_instead(&mut self, refusal: &Error) -> bool {
+        let Some(fallback) = self.fallback.take() else {
+            return false;
+        };
+        let deadline = fallback.deadline.unwrap_or_else(|| Instant::now() + fallback.timeout);
+        tracing::debug!(endpoint = ?refusal.endpoint(), error = %refusal, "no RangeStream on this member: paging with Range");
+        self.mode = Mode::Paging(Pager::new(fallback.transport, fallback.request, deadline, fallback.timeout));
+        true
+    }
+}
+
+/// What etcd 3.7 refuses in a `RangeStream`, refused the same way on every
+/// version.
+fn refuse_unstreamable(request: &RangeRequest) -> Result<()> {
+    let default_order = request.sort_order == SortOrder::None as i32
+        || (request.sort_target == SortTarget::Key as i32 && request.sort_order == SortOrder::Ascend as i32);
+    if !default_order {
+        return Err(Error::new(
+            ErrorKind::Unimplemented,
+            "range streams do not support custom sort orders (use get for a sorted range)",
+        ));
+    }
+    let filtered = request.min_mod_revision != 0
+        || request.max_mod_revision != 0
+        || request.min_create_revision != 0
+        || request.max_create_revision != 0;
+    if filtered {
+        return Err(Error::new(
+            ErrorKind::Unimplemented,
+            "range streams do not support revision filters (use get for a filtered range)",
+        ));
+    }
+    Ok(())
 }
 
 impl Stream for GetStream {
@@ -118,39 +197,52 @@ impl Stream for GetStream {
         if let Some(refused) = this.refused.take() {
             return Poll::Ready(Some(Err(refused)));
         }
-        let Some(stream) = this.stream.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let outcome = match stream.poll_message(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(outcome) => outcome,
-        };
-        let item = match outcome {
-            Ok(Some(message)) => {
-                let page = GetPage::from(message);
-                this.last_seen |= page.is_last();
-                return Poll::Ready(Some(Ok(page)));
-            }
-            Ok(None) if this.last_seen => None,
-            // The server sends the header on the last page, always: a
-            // stream that ended without one lost its end.
-            Ok(None) => Some(Err(Error::new(
-                ErrorKind::Protocol,
-                "the range stream ended without its last page (the one with the header)",
-            ))),
-            Err(e) => Some(Err(rpc::RANGE_STREAM.explain_missing(e))),
-        };
-        this.stream = None;
-        Poll::Ready(item)
+        if let Some(fallback) = this.fallback.as_mut() {
+            fallback.deadline.get_or_insert_with(|| Instant::now() + fallback.timeout);
+        }
+        loop {
+            let item = match &mut this.mode {
+                Mode::Done => return Poll::Ready(None),
+                Mode::Paging(pager) => {
+                    let page = ready!(pager.poll_page(cx));
+                    if page.is_none() {
+                        this.mode = Mode::Done;
+                    }
+                    return Poll::Ready(page.map(|page| page.map(GetPage::from)));
+                }
+                Mode::Streaming { stream, last_seen } => match ready!(stream.poll_message(cx)) {
+                    Ok(Some(message)) => {
+                        // The member has the RPC: no fallback from here on.
+                        this.fallback = None;
+                        let page = GetPage::from(message);
+                        *last_seen |= page.is_last();
+                        return Poll::Ready(Some(Ok(page)));
+                    }
+                    Ok(None) if *last_seen => None,
+                    // The server sends the header on the last page, always: a
+                    // stream that ended without one lost its end.
+                    Ok(None) => Some(Err(Error::new(
+                        ErrorKind::Protocol,
+                        "the range stream ended without its last page (the one with the header)",
+                    ))),
+                    Err(e) if e.kind() == ErrorKind::Unimplemented && this.page_instead(&e) => continue,
+                    Err(e) => Some(Err(rpc::RANGE_STREAM.explain_missing(e))),
+                },
+            };
+            this.mode = Mode::Done;
+            return Poll::Ready(item);
+        }
     }
 }
 
 impl std::fmt::Debug for GetStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GetStream")
-            .field("endpoint", &self.stream.as_ref().and_then(|s| s.endpoint()))
-            .field("finished", &self.stream.is_none())
-            .finish()
+        let (mode, endpoint) = match &self.mode {
+            Mode::Streaming { stream, .. } => ("range stream", stream.endpoint()),
+            Mode::Paging(_) => ("paged range", None),
+            Mode::Done => ("finished", None),
+        };
+        f.debug_struct("GetStream").field("mode", &mode).field("endpoint", &endpoint).finish()
     }
 }
 

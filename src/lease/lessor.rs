@@ -32,11 +32,11 @@ use crate::pb::etcdserverpb::{LeaseKeepAliveRequest, LeaseKeepAliveResponse as R
 use crate::transport::rpc;
 use crate::transport::stream_core::{Opening, Recovery, StreamCore};
 use crate::transport::streaming::{Sink, Source};
-use crate::transport::{later, Backoff, Transport};
+use crate::transport::{later, Transport};
 
-/// Pauses between attempts to open a stream: short, since a lease's TTL
-/// may be a few seconds.
-const BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
+/// The longest pause before reopening the stream: short, since a lease's
+/// TTL may be a few seconds.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// The task looks at its holders at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
@@ -224,7 +224,7 @@ impl Task {
         slot: Arc<Mutex<Option<mpsc::UnboundedSender<Command>>>>,
     ) -> Task {
         Task {
-            core: StreamCore::new(transport, &rpc::LEASE_KEEP_ALIVE).with_backoff(BACKOFF),
+            core: StreamCore::new(transport, &rpc::LEASE_KEEP_ALIVE).with_backoff_cap(MAX_BACKOFF),
             inbox,
             slot,
             leases: HashMap::new(),
@@ -473,3 +473,6 @@ impl Task {
         wake
     }
 }
+
+#[cfg(test)]
+mod tests;

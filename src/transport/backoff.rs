@@ -19,6 +19,11 @@ impl Backoff {
         Backoff { first, max, jitter: false }
     }
 
+    /// The same, with pauses no longer than `cap`.
+    pub(crate) fn capped(self, cap: Duration) -> Backoff {
+        Backoff { max: self.max.min(cap), first: self.first.min(cap), ..self }
+    }
+
     /// Spread each pause by ±20 %.
     pub(crate) const fn jittered(self) -> Backoff {
         Backoff { jitter: true, ..self }

@@ -17,6 +17,7 @@ mod backoff;
 pub(crate) mod connection;
 pub(crate) mod deadline_stream;
 pub(crate) mod endpoint;
+mod endpoints;
 pub(crate) mod grpc;
 mod health;
 mod policy;
@@ -80,6 +81,11 @@ struct Shared {
     dials: tokio::sync::watch::Sender<u64>,
     /// Set by [`Transport::close`]: nothing is dialed or sent any more.
     closed: std::sync::atomic::AtomicBool,
+    /// Attempts after the first a unary call may make.
+    max_unary_retries: u32,
+    /// Pauses between a unary call's rounds, and before a stream reopens.
+    round_backoff: Backoff,
+    stream_backoff: Backoff,
 }
 
 impl Transport {
@@ -114,6 +120,11 @@ impl Transport {
                 auth: config.credentials.clone().map(TokenState::new),
                 dials: tokio::sync::watch::Sender::new(0),
                 closed: std::sync::atomic::AtomicBool::new(false),
+                max_unary_retries: config.max_unary_retries,
+                round_backoff: config.backoff.map_or(unary::ROUND_BACKOFF, |(first, max)| Backoff::new(first, max)),
+                stream_backoff: config
+                    .backoff
+                    .map_or(stream_core::STREAM_BACKOFF, |(first, max)| Backoff::new(first, max)),
             }),
         };
         transport.first_connection().await?;

@@ -32,6 +32,10 @@ pub(super) struct Slot {
     /// Why the last dial failed, for callers that waited on it.
     pub(super) last_error: Mutex<Option<Error>>,
     pub(super) health: Health,
+    /// A member advertises this URL (a sync found it, or added it). One the
+    /// user gave that no member advertises is a load balancer or proxy:
+    /// auto-sync keeps it.
+    pub(super) member: AtomicBool,
 }
 
 impl Slot {
@@ -42,6 +46,7 @@ impl Slot {
             dialing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             health: Health::default(),
+            member: AtomicBool::new(false),
         }
     }
 

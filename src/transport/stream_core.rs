@@ -83,12 +83,12 @@ impl StreamCore {
     /// Streams of `rpc` on any endpoint.
     pub(crate) fn new(transport: Transport, rpc: &'static Rpc) -> StreamCore {
         StreamCore {
+            backoff: transport.shared.stream_backoff,
             transport,
             rpc,
             pinned: None,
             current: None,
             move_on: false,
-            backoff: STREAM_BACKOFF,
             failures: 0,
             learners: LearnerPass::default(),
             opened_with: Arc::default(),
@@ -102,9 +102,9 @@ impl StreamCore {
         StreamCore { pinned: Some(endpoint), ..StreamCore::new(transport, rpc) }
     }
 
-    /// Another backoff than [`STREAM_BACKOFF`].
-    pub(crate) fn with_backoff(self, backoff: Backoff) -> StreamCore {
-        StreamCore { backoff, ..self }
+    /// A backoff no longer than `cap` (the lessor's, for short leases).
+    pub(crate) fn with_backoff_cap(self, cap: Duration) -> StreamCore {
+        StreamCore { backoff: self.backoff.capped(cap), ..self }
     }
 
     /// Opens a stream after `pause`, on the endpoint the rule points to,

@@ -102,6 +102,14 @@ impl<R: prost::Message + Default> Source<R> {
                         let error = grpc::http_status_error(response.status()).with_endpoint(self.endpoint.clone());
                         return self.fail(error);
                     }
+                    // Not gRPC (a proxy's page, say): neither its messages
+                    // nor its status can be trusted, as for unary calls.
+                    let content_type = response.headers().get(http::header::CONTENT_TYPE);
+                    if !content_type.is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")) {
+                        let shown = content_type.map_or("none".into(), |t| String::from_utf8_lossy(t.as_bytes()));
+                        let why = format!("response content-type {shown:?} from {} is not gRPC", self.endpoint);
+                        return self.fail(Error::protocol(why));
+                    }
                     if let Some(status) = grpc::status(response.headers()) {
                         self.state = State::Done;
                         return Poll::Ready(status.map(|()| None).map_err(|e| e.with_endpoint(self.endpoint.clone())));

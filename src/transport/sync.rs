@@ -1,14 +1,14 @@
 //! Auto-sync: the endpoint list follows the cluster's voting members, as
 //! MemberList reports their client URLs (Go's `AutoSyncInterval` and
 //! `Sync`). New members are added, members gone are retired; learners are
-//! left out, since they serve only serializable reads.
+//! left out, since they serve only serializable reads. Endpoints the user
+//! gave that no member advertises (a load balancer, a proxy) are kept.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::endpoint::Endpoint;
 use super::rpc;
-use super::slots::Slot;
 use super::{Shared, Transport};
 use crate::error::Result;
 use crate::pb::etcdserverpb::{Member, MemberListRequest, MemberListResponse};
@@ -33,31 +33,7 @@ impl Transport {
         if wanted.is_empty() {
             return Ok(());
         }
-        let slots = &self.shared.slots;
-        let added = slots.growing(|append| {
-            let mut added = Vec::new();
-            for endpoint in &wanted {
-                match slots.iter().position(|s| s.is(endpoint)) {
-                    Some(index) => self.unretire(index),
-                    None => match append(Slot::new(endpoint.clone())) {
-                        Some(index) => added.push(index),
-                        None => {
-                            tracing::warn!(endpoint = %endpoint.original, "too many endpoints over time; not added")
-                        }
-                    },
-                }
-            }
-            added
-        });
-        for index in 0..slots.len() {
-            if !wanted.iter().any(|e| slots[index].is(e)) {
-                self.retire(index);
-            }
-        }
-        for index in added {
-            tracing::info!(endpoint = %slots[index].endpoint.original, "endpoint added: a new member");
-            self.start_dial(index);
-        }
+        self.follow_members(&wanted);
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use super::{deadline_after, later, EndpointId, Transport};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Pause after every endpoint failed once, before the next round.
-const ROUND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
+pub(super) const ROUND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
 /// How long a call waits for a dial to an endpoint before it tries the
 /// next one (the dial goes on in the background).
 const DIAL_WAIT: Duration = Duration::from_secs(1);
@@ -227,7 +227,15 @@ impl Transport {
                     });
                 }
                 let err = match policy::decide(failure, Rule::unary(rpc)) {
-                    Decision::Next(e) => e,
+                    Decision::Next(e) => {
+                        // The rule sends a write elsewhere only when this
+                        // attempt surely did nothing (a refused stream, a
+                        // learner): it was not sent, as far as the outcome goes.
+                        if !rpc.repeatable {
+                            sent.store(false, Ordering::Relaxed);
+                        }
+                        e
+                    }
                     Decision::Refresh(e) if with_token && !refreshed && self.shared.auth.is_some() => {
                         refreshed = true;
                         tracing::debug!(endpoint = self.endpoint_name(index), error = %e, "token refused; refreshing it");
@@ -244,6 +252,10 @@ impl Transport {
                 if policy::leaderless(&err) {
                     self.mark_down(index, Reason::NoLeader);
                 }
+                if tries.load(Ordering::Relaxed) > self.shared.max_unary_retries {
+                    // The user's limit on attempts (Go's MaxUnaryRetries).
+                    return Err(err);
+                }
                 tracing::debug!(endpoint = self.endpoint_name(index), error = %err, "attempt failed; trying the next endpoint");
                 last = Some(err);
                 step += 1;
@@ -251,7 +263,7 @@ impl Transport {
             round += 1;
             // Every endpoint failed; wait a little (longer each round) and
             // go round again until the deadline ends the call.
-            let pause = ROUND_BACKOFF.pause(round);
+            let pause = self.shared.round_backoff.pause(round);
             if later(Instant::now(), pause) >= deadline {
                 return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")));
             }
