@@ -17,7 +17,7 @@
 //!     let mut kv = KvClient::new(client.raw_channel());
 //!     let request = RangeRequest { key: "greeting".into(), ..Default::default() };
 //!     let response = kv.range(request).await?.into_inner();
-//!     println!("{} keys at revision {}", response.count, response.header.map_or(0, |h| h.revision()));
+//!     println!("{} keys at revision {}", response.count, response.header.map_or(0, |h| h.revision));
 //!     Ok(())
 //! }
 //! ```
