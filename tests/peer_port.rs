@@ -40,7 +40,11 @@ async fn the_peer_port_serves_clients_before_3_6_and_is_refused_clearly_after() 
                     assert_eq!(error.endpoint(), Some(peer.as_str()));
                     named += 1;
                 }
-                ErrorKind::Unavailable => assert!(error.to_string().contains("reset"), "{error}"),
+                // The socket cut under the handshake: reset, broken pipe or closed.
+                ErrorKind::Unavailable => {
+                    let text = error.to_string();
+                    assert!(["reset", "broken pipe", "closed"].iter().any(|cut| text.contains(cut)), "{error}");
+                }
                 _ => return Err(format!("unexpected error from the peer port: {error}").into()),
             }
         }
