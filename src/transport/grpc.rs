@@ -12,6 +12,23 @@ use crate::error::{Error, ErrorKind, GrpcCode, Result};
 /// stream, "end me if the member loses its leader".
 pub(crate) const HAS_LEADER: HeaderName = HeaderName::from_static("hasleader");
 
+/// Header names as constants: a name given as a string is parsed again on
+/// every lookup or insert.
+pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// Refuses an answer that is not gRPC (a web server's or a proxy's page):
+/// neither its body nor its status can be trusted.
+pub(crate) fn check_content_type(headers: &HeaderMap, endpoint: &str) -> Result<()> {
+    let content_type = headers.get(http::header::CONTENT_TYPE);
+    if content_type.is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")) {
+        return Ok(());
+    }
+    let shown = content_type.map_or("none".into(), |t| String::from_utf8_lossy(t.as_bytes()));
+    Err(Error::protocol(format!("response content-type {shown:?} from {endpoint} is not gRPC")).with_endpoint(endpoint))
+}
+
 /// Length of the prefix before every gRPC message: a compression flag and
 /// a big-endian u32 length.
 pub(crate) const PREFIX_LEN: usize = 5;
@@ -91,13 +108,30 @@ pub(crate) fn frame_len(buffered: &[u8]) -> Option<usize> {
 /// long deadlines are sent in coarser units.
 pub(crate) fn timeout_header(timeout: Duration) -> HeaderValue {
     let millis = timeout.as_millis();
-    let text = if millis < 100_000_000 {
-        format!("{}m", millis.max(1))
-    } else {
-        format!("{}S", timeout.as_secs().min(99_999_999))
-    };
-    // Digits and one ASCII letter always make a valid header value.
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"))
+    // Calls with one timeout mostly send one value: reuse its header (the
+    // formatting and its allocation were a tenth of a put's header cost).
+    LAST_TIMEOUT.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, value)) = last.as_ref() {
+            if *cached == millis {
+                return value.clone();
+            }
+        }
+        let text = if millis < 100_000_000 {
+            format!("{}m", millis.max(1))
+        } else {
+            format!("{}S", timeout.as_secs().min(99_999_999))
+        };
+        // Digits and one ASCII letter always make a valid header value.
+        let value = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"));
+        *last = Some((millis, value.clone()));
+        value
+    })
+}
+
+thread_local! {
+    /// The last `grpc-timeout` made on this thread, by its milliseconds.
+    static LAST_TIMEOUT: std::cell::RefCell<Option<(u128, HeaderValue)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The deadline a `grpc-timeout` header asks for (tonic sends one for
@@ -126,7 +160,10 @@ pub(crate) fn parse_timeout(value: &HeaderValue) -> Option<Duration> {
 /// `Ok(None)` for grpc-status 0, `Ok(Some(err))` for a failure, and `Err` when
 /// there is no status at all.
 pub(crate) fn status(headers: &HeaderMap) -> Option<Result<(), Error>> {
-    let code = headers.get("grpc-status")?;
+    let code = headers.get(GRPC_STATUS)?;
+    if code.as_bytes() == b"0" {
+        return Some(Ok(()));
+    }
     let code = code.to_str().ok().and_then(|c| c.parse::<i32>().ok());
     let Some(code) = code else {
         return Some(Err(Error::protocol("unparsable grpc-status")));
@@ -134,7 +171,7 @@ pub(crate) fn status(headers: &HeaderMap) -> Option<Result<(), Error>> {
     if code == 0 {
         return Some(Ok(()));
     }
-    let message = headers.get("grpc-message").map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
+    let message = headers.get(GRPC_MESSAGE).map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
     Some(Err(Error::from_grpc(GrpcCode::from_i32(code), &message)))
 }
 

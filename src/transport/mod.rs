@@ -72,6 +72,9 @@ struct Shared {
     max_recv: usize,
     /// Sent with every request: content type, user agent.
     base_headers: HeaderMap,
+    /// The same with `hasleader`: copied whole, as inserting one header
+    /// costs more than copying it.
+    leader_headers: HeaderMap,
     /// The config's `require_leader`; see [`rpc::asks_for_leader`].
     require_leader: bool,
     tls: Option<Tls>,
@@ -99,6 +102,8 @@ impl Transport {
         base_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         base_headers.insert(TE, HeaderValue::from_static("trailers"));
         base_headers.insert(USER_AGENT, HeaderValue::from_static(concat!("etcd-raw/", env!("CARGO_PKG_VERSION"))));
+        let mut leader_headers = base_headers.clone();
+        leader_headers.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
         let transport = Transport {
             shared: Arc::new(Shared {
                 slots: Slots::new(endpoints.into_iter().map(Slot::new).collect()),
@@ -115,6 +120,7 @@ impl Transport {
                 max_send: grpc::send_limit(config.max_send_msg_size),
                 max_recv: config.max_recv_msg_size,
                 base_headers,
+                leader_headers,
                 require_leader: config.require_leader,
                 tls,
                 auth: config.credentials.clone().map(TokenState::new),
@@ -429,12 +435,9 @@ impl Transport {
         *request.uri_mut() = uri;
         *request.version_mut() = http::Version::HTTP_2;
         let headers = request.headers_mut();
-        headers.clone_from(&self.shared.base_headers);
-        if asks_for_leader {
-            headers.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
-        }
+        headers.clone_from(if asks_for_leader { &self.shared.leader_headers } else { &self.shared.base_headers });
         if let Some(timeout) = timeout {
-            headers.insert("grpc-timeout", grpc::timeout_header(timeout));
+            headers.insert(grpc::GRPC_TIMEOUT, grpc::timeout_header(timeout));
         }
         if let Some(token) = token {
             headers.insert(TOKEN_HEADER, token.clone());

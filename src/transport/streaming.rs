@@ -102,13 +102,9 @@ impl<R: prost::Message + Default> Source<R> {
                         let error = grpc::http_status_error(response.status()).with_endpoint(self.endpoint.clone());
                         return self.fail(error);
                     }
-                    // Not gRPC (a proxy's page, say): neither its messages
-                    // nor its status can be trusted, as for unary calls.
-                    let content_type = response.headers().get(http::header::CONTENT_TYPE);
-                    if !content_type.is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")) {
-                        let shown = content_type.map_or("none".into(), |t| String::from_utf8_lossy(t.as_bytes()));
-                        let why = format!("response content-type {shown:?} from {} is not gRPC", self.endpoint);
-                        return self.fail(Error::protocol(why));
+                    // Not gRPC (a proxy's page, say), as for unary calls.
+                    if let Err(error) = grpc::check_content_type(response.headers(), &self.endpoint) {
+                        return self.fail(error);
                     }
                     if let Some(status) = grpc::status(response.headers()) {
                         self.state = State::Done;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -354,12 +353,7 @@ where
     }
     // Whatever else answered (a web server, a proxy's error page), it was
     // not gRPC: its body and status cannot be trusted.
-    let content_type = head.headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    if !content_type.as_deref().is_some_and(|t| t.starts_with("application/grpc")) {
-        let shown = content_type.as_deref().unwrap_or("none");
-        let err = Error::protocol(format!("response content-type {shown:?} from {endpoint} is not gRPC"));
-        return Err(Failure::MaybeSent(err.with_endpoint(endpoint)));
-    }
+    grpc::check_content_type(&head.headers, endpoint).map_err(Failure::MaybeSent)?;
     // A trailers-only response carries its status in the headers.
     if let Some(status) = grpc::status(&head.headers) {
         return Err(match status {
