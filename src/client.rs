@@ -23,6 +23,8 @@ pub struct Client {
     pub(crate) watch_hub: crate::watch::HubHandle,
     /// The task that keeps this client's leases alive, started on first use.
     pub(crate) lessor: crate::lease::Lessor,
+    /// The key prefix of this view (see [`Client::with_namespace`]).
+    pub(crate) namespace: crate::namespace::Namespace,
 }
 
 impl Client {
@@ -45,6 +47,7 @@ impl Client {
             transport: Transport::connect(&config).await?,
             watch_hub: Default::default(),
             lessor: Default::default(),
+            namespace: Default::default(),
         })
     }
 
@@ -123,6 +126,55 @@ impl Client {
     /// Whether [`close`](Self::close) was called on this client or a clone.
     pub fn is_closed(&self) -> bool {
         self.transport.is_closed()
+    }
+
+    /// A view of this client under the key prefix `prefix` (Go's
+    /// `namespace.NewKV`, `NewWatcher` and `NewLease` in one): every key it
+    /// sends is stored as `prefix + key`, and every key it answers with comes
+    /// back without `prefix`. The view shares this client's connections,
+    /// watches and leases; a view of a view nests (the prefixes join).
+    ///
+    /// Inside the view:
+    /// - gets, puts, deletes, transactions (compares, operations and their
+    ///   answers, nested ones too), watches and `get(..).stream()` pages work
+    ///   on `prefix + key`; a prefix or `from_key` range stops at the end of
+    ///   the namespace, and an empty key with `prefix()` or `from_key()` is
+    ///   the whole namespace, never the keyspace above it (the key equal to
+    ///   `prefix` itself, if one exists, reads as the empty key);
+    /// - lock and election names are under the prefix, and the lock keys and
+    ///   leader keys answered are without it (give them back to the same
+    ///   view);
+    /// - `time_to_live(..).keys()` lists the lease's keys under the prefix,
+    ///   without it, and leaves out its keys elsewhere;
+    /// - the recipes in [`concurrency`](crate::concurrency) and
+    ///   [`sync_prefix`](Self::sync_prefix) given the view work inside it.
+    ///
+    /// A key in an answer that is not under the prefix (which a request in
+    /// the namespace cannot reach) is handed out whole. Leases, cluster,
+    /// maintenance and auth calls have no keys and are the same as on this
+    /// client.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
+    /// let app = client.with_namespace("apps/billing/");
+    /// app.put("config/rate", "7").await?; // stored as apps/billing/config/rate
+    /// let all = app.get("").prefix().await?; // every key under apps/billing/, and nothing else
+    /// assert_eq!(all.kvs()[0].key(), b"config/rate");
+    /// assert_eq!(app.namespace(), b"apps/billing/");
+    /// let eu = app.with_namespace("eu/"); // apps/billing/eu/
+    /// assert_eq!(eu.namespace(), b"apps/billing/eu/");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_namespace(&self, prefix: impl crate::IntoBytes) -> Client {
+        let mut view = self.clone();
+        view.namespace = self.namespace.join(prefix.into_bytes());
+        view
+    }
+
+    /// The key prefix of this client (see
+    /// [`with_namespace`](Self::with_namespace)); empty for none.
+    pub fn namespace(&self) -> &[u8] {
+        self.namespace.as_bytes()
     }
 
     /// A channel for the raw generated stubs in [`crate::pb`], over this

@@ -36,6 +36,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kv::KeyValue;
 use crate::lease::check_id;
 use crate::lock::WAIT_WITHOUT_DEADLINE;
+use crate::namespace::Namespace;
 use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse as RawCampaignResponse, LeaderRequest, LeaderResponse as RawLeaderResponse,
     ProclaimRequest, ProclaimResponse as RawProclaimResponse, ResignRequest, ResignResponse as RawResignResponse,
@@ -58,7 +59,7 @@ impl Client {
     /// leadership that is not held (the server does not check; the client
     /// does).
     pub fn campaign(&self, name: impl IntoBytes, lease: i64, value: impl IntoBytes) -> Campaign {
-        let request = CampaignRequest { name: name.into_bytes(), lease, value: value.into_bytes() };
+        let request = CampaignRequest { name: self.namespace.key(name.into_bytes()), lease, value: value.into_bytes() };
         Campaign { request, options: CallOptions::default(), client: self.clone() }
     }
 
@@ -66,7 +67,7 @@ impl Client {
     /// [`ElectionNotLeader`](ErrorKind::ElectionNotLeader) when `leader` no
     /// longer leads.
     pub fn proclaim(&self, leader: &LeaderKey, value: impl IntoBytes) -> Proclaim {
-        let request = ProclaimRequest { leader: Some(leader.raw().clone()), value: value.into_bytes() };
+        let request = ProclaimRequest { leader: Some(self.namespace.leader_key(leader)), value: value.into_bytes() };
         Proclaim { request, options: CallOptions::default(), client: self.clone() }
     }
 
@@ -74,7 +75,7 @@ impl Client {
     /// [`ElectionNoLeader`](ErrorKind::ElectionNoLeader) when there is none.
     pub fn leader(&self, name: impl IntoBytes) -> Leader {
         Leader {
-            request: LeaderRequest { name: name.into_bytes() },
+            request: LeaderRequest { name: self.namespace.key(name.into_bytes()) },
             options: CallOptions::default(),
             client: self.clone(),
         }
@@ -83,12 +84,12 @@ impl Client {
     /// Watches election `name`: the current leader, then each value it
     /// proclaims and each new leader, in order (see [`ObserveStream`]).
     pub fn observe(&self, name: impl IntoBytes) -> Observe {
-        Observe { request: LeaderRequest { name: name.into_bytes() }, client: self.clone() }
+        Observe { request: LeaderRequest { name: self.namespace.key(name.into_bytes()) }, client: self.clone() }
     }
 
     /// Gives up leadership: the next candidate is elected.
     pub fn resign(&self, leader: &LeaderKey) -> Resign {
-        let request = ResignRequest { leader: Some(leader.raw().clone()) };
+        let request = ResignRequest { leader: Some(self.namespace.leader_key(leader)) };
         Resign { request, options: CallOptions::default(), client: self.clone() }
     }
 }
@@ -121,6 +122,9 @@ impl IntoFuture for Campaign {
             let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
             let raw: RawCampaignResponse =
                 self.client.transport.unary(&rpc::CAMPAIGN, &self.request, Some(timeout)).await?;
+            // The leader key as this client's namespace names it: the check
+            // below and the caller's proclaim and resign go through it.
+            let raw = RawCampaignResponse { leader: self.client.namespace.strip(raw.leader), ..raw };
             let leader: LeaderKey =
                 raw.leader.clone().ok_or_else(|| Error::protocol("campaign answered without a leader key"))?.into();
             // The server's campaign only waits for older candidates to go; it
@@ -219,7 +223,7 @@ impl IntoFuture for Leader {
         ResponseFuture::new(async move {
             let raw: RawLeaderResponse =
                 self.client.transport.unary(&rpc::LEADER, &self.request, self.options.timeout).await?;
-            Ok(LeaderResponse::from(raw))
+            Ok(LeaderResponse::from(self.client.namespace.strip(raw)))
         })
     }
 }
@@ -286,7 +290,15 @@ impl IntoFuture for Observe {
             let (mut sink, source) = core.open_once::<LeaderRequest, RawLeaderResponse>(None).await?;
             sink.send(&self.request)?;
             sink.finish()?;
-            Ok(ObserveStream { core, request: self.request, state: State::Open(source), seen: 0, answered: false })
+            let namespace = self.client.namespace.clone();
+            Ok(ObserveStream {
+                core,
+                request: self.request,
+                state: State::Open(source),
+                seen: 0,
+                answered: false,
+                namespace,
+            })
         })
     }
 }
@@ -311,6 +323,8 @@ pub struct ObserveStream {
     seen: i64,
     /// Whether the current stream has answered at all.
     answered: bool,
+    /// Taken off the leaders' keys.
+    namespace: Namespace,
 }
 
 enum State {
@@ -357,7 +371,7 @@ impl Stream for ObserveStream {
                         // current leader: skip what was delivered.
                         if revision > this.seen {
                             this.seen = revision;
-                            return Poll::Ready(Some(Ok(LeaderResponse::from(response))));
+                            return Poll::Ready(Some(Ok(LeaderResponse::from(this.namespace.strip(response)))));
                         }
                     }
                     Ok(None) => {

@@ -108,6 +108,7 @@ mod config;
 mod convert;
 mod error;
 pub mod kv;
+mod namespace;
 pub mod pb;
 mod snapshot_file;
 mod transport;

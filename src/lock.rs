@@ -64,7 +64,7 @@ impl Client {
     /// lock granted: unlock `<name>/<lease in hex>` or revoke the lease.
     pub fn lock(&self, name: impl IntoBytes, lease: i64) -> Lock {
         Lock {
-            request: LockRequest { name: name.into_bytes(), lease },
+            request: LockRequest { name: self.namespace.key(name.into_bytes()), lease },
             options: CallOptions::default(),
             client: self.clone(),
         }
@@ -105,7 +105,11 @@ impl IntoFuture for Lock {
         ResponseFuture::new(async move {
             check_id(self.request.lease)?;
             let timeout = self.options.timeout.unwrap_or(WAIT_WITHOUT_DEADLINE);
-            let raw: RawLockResponse = self.client.transport.unary(&rpc::LOCK, &self.request, Some(timeout)).await?;
+            let mut raw: RawLockResponse =
+                self.client.transport.unary(&rpc::LOCK, &self.request, Some(timeout)).await?;
+            // The key as this client's namespace names it: the check below,
+            // the caller's unlock and guarded writes all go through it.
+            raw.key = self.client.namespace.strip(raw.key);
             // etcd 3.4 answers a waiter whose lease expired meanwhile as if
             // it held the lock (etcd#11456): only a key still there counts.
             let held = self.client.get(raw.key.clone()).await?.into_kvs().pop();

@@ -6,6 +6,7 @@ use std::future::IntoFuture;
 use super::{KeyValue, RangeEnd};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
+use crate::namespace::Namespace;
 use crate::pb::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse};
 use crate::transport::rpc;
 use crate::Client;
@@ -54,9 +55,9 @@ impl<C> Delete<C> {
         (Delete { request, range, options, client: () }, client)
     }
 
-    pub(crate) fn into_request(self) -> Result<DeleteRangeRequest> {
+    pub(crate) fn into_request(self, namespace: &Namespace) -> Result<DeleteRangeRequest> {
         let mut request = self.request;
-        self.range.fill(&mut request.key, &mut request.range_end)?;
+        namespace.fill(&self.range, &mut request.key, &mut request.range_end)?;
         Ok(request)
     }
 }
@@ -68,10 +69,10 @@ impl IntoFuture for Delete<Client> {
     fn into_future(self) -> Self::IntoFuture {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        let request = unbound.into_request();
+        let request = unbound.into_request(&client.namespace);
         ResponseFuture::new(async move {
             let response: DeleteRangeResponse = client.transport.unary(&rpc::DELETE_RANGE, &request?, timeout).await?;
-            Ok(DeleteResponse::from(response))
+            Ok(DeleteResponse::from(client.namespace.strip(response)))
         })
     }
 }

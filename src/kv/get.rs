@@ -6,6 +6,7 @@ use std::future::IntoFuture;
 use super::{GetStream, KeyValue, RangeEnd, SortOrder, SortTarget};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
+use crate::namespace::Namespace;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::transport::rpc;
 use crate::Client;
@@ -113,10 +114,11 @@ impl<C> Get<C> {
         (Get { request, range, options, client: () }, client)
     }
 
-    /// The wire request, checked: an empty key without a range is refused.
-    pub(crate) fn into_request(self) -> Result<RangeRequest> {
+    /// The wire request in `namespace`, checked: an empty key without a
+    /// range is refused.
+    pub(crate) fn into_request(self, namespace: &Namespace) -> Result<RangeRequest> {
         let mut request = self.request;
-        self.range.fill(&mut request.key, &mut request.range_end)?;
+        namespace.fill(&self.range, &mut request.key, &mut request.range_end)?;
         Ok(request)
     }
 }
@@ -143,7 +145,7 @@ impl Get<Client> {
     pub fn stream(self) -> GetStream {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        GetStream::new(&client, unbound.into_request(), timeout)
+        GetStream::new(&client, unbound.into_request(&client.namespace), timeout)
     }
 }
 
@@ -154,10 +156,10 @@ impl IntoFuture for Get<Client> {
     fn into_future(self) -> Self::IntoFuture {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        let request = unbound.into_request();
+        let request = unbound.into_request(&client.namespace);
         ResponseFuture::new(async move {
             let response: RangeResponse = client.transport.unary(&rpc::RANGE, &request?, timeout).await?;
-            Ok(GetResponse::from(response))
+            Ok(GetResponse::from(client.namespace.strip(response)))
         })
     }
 }

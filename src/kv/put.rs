@@ -6,6 +6,7 @@ use std::future::IntoFuture;
 use super::{check_key, KeyValue};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::Result;
+use crate::namespace::Namespace;
 use crate::pb::etcdserverpb::{PutRequest, PutResponse as RawPutResponse};
 use crate::transport::rpc;
 use crate::Client;
@@ -64,6 +65,14 @@ impl<C> Put<C> {
     }
 
     timeout_setter!();
+
+    /// The wire request in `namespace`, checked: an empty key is refused.
+    pub(crate) fn into_request(self, namespace: &Namespace) -> Result<PutRequest> {
+        let mut request = self.request;
+        check_key(&request.key)?;
+        request.key = namespace.key(request.key);
+        Ok(request)
+    }
 }
 
 impl IntoFuture for Put<Client> {
@@ -71,11 +80,11 @@ impl IntoFuture for Put<Client> {
     type IntoFuture = ResponseFuture<PutResponse>;
 
     fn into_future(self) -> Self::IntoFuture {
+        let Put { request, options, client } = self;
+        let request = Put { request, options, client: () }.into_request(&client.namespace);
         ResponseFuture::new(async move {
-            check_key(&self.request.key)?;
-            let response: RawPutResponse =
-                self.client.transport.unary(&rpc::PUT, &self.request, self.options.timeout).await?;
-            Ok(PutResponse::from(response))
+            let response: RawPutResponse = client.transport.unary(&rpc::PUT, &request?, options.timeout).await?;
+            Ok(PutResponse::from(client.namespace.strip(response)))
         })
     }
 }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use self::paged::Pager;
 use super::{GetResponse, KeyValue, ResponseHeader, SortOrder, SortTarget};
 use crate::error::{Error, ErrorKind, Result};
+use crate::namespace::Namespace;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, RangeStreamResponse};
 use crate::transport::deadline_stream::DeadlineStream;
 use crate::transport::{rpc, Transport};
@@ -93,6 +94,8 @@ pub struct GetStream {
     refused: Option<Error>,
     /// What the paged fallback needs, kept until the server has answered.
     fallback: Option<Fallback>,
+    /// Taken off the keys of every page.
+    namespace: Namespace,
 }
 
 enum Mode {
@@ -118,8 +121,9 @@ struct Fallback {
 impl GetStream {
     pub(crate) fn new(client: &Client, request: Result<RangeRequest>, timeout: Option<Duration>) -> GetStream {
         let request = request.and_then(|request| refuse_unstreamable(&request).map(|()| request));
+        let namespace = client.namespace.clone();
         match request {
-            Err(e) => GetStream { mode: Mode::Done, refused: Some(e), fallback: None },
+            Err(e) => GetStream { mode: Mode::Done, refused: Some(e), fallback: None, namespace },
             Ok(request) => {
                 let transport = client.transport.clone();
                 let timeout = timeout.unwrap_or_else(|| transport.request_timeout());
@@ -128,6 +132,7 @@ impl GetStream {
                     mode: Mode::Streaming { stream, last_seen: false },
                     refused: None,
                     fallback: Some(Fallback { transport, request, timeout, deadline: None }),
+                    namespace,
                 }
             }
         }
@@ -208,13 +213,14 @@ impl Stream for GetStream {
                     if page.is_none() {
                         this.mode = Mode::Done;
                     }
-                    return Poll::Ready(page.map(|page| page.map(GetPage::from)));
+                    let namespace = &this.namespace;
+                    return Poll::Ready(page.map(|page| page.map(|raw| GetPage::from(namespace.strip(raw)))));
                 }
                 Mode::Streaming { stream, last_seen } => match ready!(stream.poll_message(cx)) {
                     Ok(Some(message)) => {
                         // The member has the RPC: no fallback from here on.
                         this.fallback = None;
-                        let page = GetPage::from(message);
+                        let page = GetPage::from(this.namespace.strip(message));
                         *last_seen |= page.is_last();
                         return Poll::Ready(Some(Ok(page)));
                     }

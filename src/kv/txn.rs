@@ -5,9 +5,10 @@ use crate::IntoBytes;
 use bytes::Bytes;
 use std::future::IntoFuture;
 
-use super::{check_key, Delete, DeleteResponse, Get, GetResponse, Put, PutResponse, RangeEnd};
+use super::{Delete, DeleteResponse, Get, GetResponse, Put, PutResponse, RangeEnd};
 use crate::call::{CallOptions, ResponseFuture};
 use crate::error::{Error, Result};
+use crate::namespace::Namespace;
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::pb::etcdserverpb::{
     request_op, response_op, Compare as RawCompare, RequestOp, TxnRequest, TxnResponse as RawTxnResponse,
@@ -86,10 +87,13 @@ impl<C> Txn<C> {
         (Txn { compares, success, failure, options, client: () }, client)
     }
 
-    fn into_request(self) -> Result<TxnRequest> {
-        let branch = |ops: Vec<TxnOp>| ops.into_iter().map(TxnOp::into_request).collect::<Result<Vec<_>>>();
+    /// The wire request in `namespace`: every compare and operation,
+    /// nested ones too.
+    fn into_request(self, namespace: &Namespace) -> Result<TxnRequest> {
+        let branch = |ops: Vec<TxnOp>| ops.into_iter().map(|op| op.into_request(namespace)).collect::<Result<Vec<_>>>();
+        let compares = self.compares.into_iter().map(|compare| compare.into_request(namespace));
         Ok(TxnRequest {
-            compare: self.compares.into_iter().map(Compare::into_request).collect::<Result<Vec<_>>>()?,
+            compare: compares.collect::<Result<Vec<_>>>()?,
             success: branch(self.success)?,
             failure: branch(self.failure)?,
         })
@@ -103,10 +107,10 @@ impl IntoFuture for Txn<Client> {
     fn into_future(self) -> Self::IntoFuture {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        let request = unbound.into_request();
+        let request = unbound.into_request(&client.namespace);
         ResponseFuture::new(async move {
             let response: RawTxnResponse = client.transport.unary(&rpc::TXN, &request?, timeout).await?;
-            Ok(TxnResponse(response))
+            Ok(TxnResponse(client.namespace.strip(response)))
         })
     }
 }
@@ -126,15 +130,12 @@ pub enum TxnOp {
 }
 
 impl TxnOp {
-    fn into_request(self) -> Result<RequestOp> {
+    fn into_request(self, namespace: &Namespace) -> Result<RequestOp> {
         let request = match self {
-            TxnOp::Get(get) => request_op::Request::RequestRange(get.into_request()?),
-            TxnOp::Put(put) => {
-                check_key(&put.request.key)?;
-                request_op::Request::RequestPut(put.request)
-            }
-            TxnOp::Delete(delete) => request_op::Request::RequestDeleteRange(delete.into_request()?),
-            TxnOp::Txn(txn) => request_op::Request::RequestTxn(txn.into_request()?),
+            TxnOp::Get(get) => request_op::Request::RequestRange(get.into_request(namespace)?),
+            TxnOp::Put(put) => request_op::Request::RequestPut(put.into_request(namespace)?),
+            TxnOp::Delete(delete) => request_op::Request::RequestDeleteRange(delete.into_request(namespace)?),
+            TxnOp::Txn(txn) => request_op::Request::RequestTxn(txn.into_request(namespace)?),
         };
         Ok(RequestOp { request: Some(request) })
     }
@@ -248,9 +249,9 @@ impl Compare {
         self
     }
 
-    fn into_request(self) -> Result<RawCompare> {
+    fn into_request(self, namespace: &Namespace) -> Result<RawCompare> {
         let mut raw = self.raw;
-        self.range.fill(&mut raw.key, &mut raw.range_end)?;
+        namespace.fill(&self.range, &mut raw.key, &mut raw.range_end)?;
         Ok(raw)
     }
 }

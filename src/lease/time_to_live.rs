@@ -54,6 +54,8 @@ impl IntoFuture for TimeToLive {
             if response.ttl < 0 {
                 return Err(not_found(self.request.id, "the server reports no such lease (TTL -1)"));
             }
+            let mut response = response;
+            response.keys = self.client.namespace.keys_within(response.keys);
             Ok(LeaseTimeToLiveResponse(response))
         })
     }
@@ -81,7 +83,9 @@ impl LeaseTimeToLiveResponse {
     }
 
     /// The keys attached to the lease, when asked for with
-    /// [`keys`](TimeToLive::keys).
+    /// [`keys`](TimeToLive::keys); through a
+    /// [namespace](crate::Client::with_namespace), only those under it,
+    /// without it.
     pub fn keys(&self) -> &[Bytes] {
         &self.0.keys
     }

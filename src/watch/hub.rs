@@ -99,6 +99,7 @@ impl HubHandle {
             shared: shared.clone(),
             commands: commands.clone(),
             finished: false,
+            namespace: Default::default(),
         };
         let new = NewWatch { local, request, created_notify, queue, shared, created };
         commands

@@ -114,7 +114,7 @@ impl Watch {
     fn into_request(self) -> Result<(WatchCreateRequest, bool, usize)> {
         let mut request = self.request;
         request.key = self.key;
-        self.range.fill(&mut request.key, &mut request.range_end)?;
+        self.client.namespace.fill(&self.range, &mut request.key, &mut request.range_end)?;
         let end = &request.range_end;
         if !end.is_empty() && end.as_ref() != [0] && end <= &request.key {
             return Err(Error::new(ErrorKind::InvalidArgument, "watch range end must be after the key"));
@@ -142,7 +142,10 @@ impl IntoFuture for Watch {
         let checked = self.into_request();
         ResponseFuture::new(async move {
             let (request, created_notify, buffer) = checked?;
-            client.watch_hub.create(&client.transport, request, created_notify, buffer, timeout).await
+            let mut stream =
+                client.watch_hub.create(&client.transport, request, created_notify, buffer, timeout).await?;
+            stream.namespace = client.namespace.clone();
+            Ok(stream)
         })
     }
 }

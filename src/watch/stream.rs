@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::hub::Command;
 use super::{Event, WatchResponse};
 use crate::error::{Error, Result};
+use crate::namespace::Namespace;
 
 /// What the hub and a [`WatchStream`] share besides the queue.
 #[derive(Default)]
@@ -34,6 +35,9 @@ pub struct WatchStream {
     pub(crate) shared: Arc<WatchShared>,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) finished: bool,
+    /// Taken off the keys of every event: the hub hands the same server
+    /// watch's events to every stream that shares it, each in its view.
+    pub(crate) namespace: Namespace,
 }
 
 impl WatchStream {
@@ -71,7 +75,7 @@ impl Stream for WatchStream {
             let _ = self.commands.send(Command::Resume(self.local));
         }
         match self.queue.poll_recv(cx) {
-            Poll::Ready(Some(response)) => Poll::Ready(Some(Ok(response))),
+            Poll::Ready(Some(response)) => Poll::Ready(Some(Ok(self.namespace.strip(response)))),
             Poll::Ready(None) => {
                 self.finished = true;
                 let error = self.shared.error.lock().ok().and_then(|mut e| e.take());
