@@ -1,6 +1,10 @@
 //! What the integration tests share: a client of the test binary's shared
-//! etcd, and a key prefix of its own for each test.
+//! etcd, and a key prefix of its own for each test; and in [`fake_server`],
+//! a loopback HTTP/2 server for answers a real etcd does not give.
+// Each test binary uses its own part of this module.
 #![allow(dead_code)]
+
+pub mod fake_server;
 
 use std::time::Duration;
 
