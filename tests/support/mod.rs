@@ -1,10 +1,12 @@
 //! What the integration tests share: a client of the test binary's shared
-//! etcd, and a key prefix of its own for each test; and in [`fake_server`],
-//! a loopback HTTP/2 server for answers a real etcd does not give.
+//! etcd, and a key prefix of its own for each test; in [`scratch`], what
+//! tests that start etcd themselves need; and in [`fake_server`], a loopback
+//! HTTP/2 server for answers a real etcd does not give.
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
 pub mod fake_server;
+pub mod scratch;
 
 use std::time::Duration;
 
