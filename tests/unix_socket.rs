@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 use etcd_raw::auth::TlsConfig;
 use etcd_raw::testkit::EtcdBinary;
 use etcd_raw::{Client, Config, ErrorKind};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use support::ca::Ca;
 use support::scratch::{etcd_command, free_url, Scratch};
 use support::TestResult;
 
 type BoxError = Box<dyn std::error::Error>;
+
+const UNIX_CA: &str = "etcd-raw unix test CA";
 
 /// An etcd process started by the test; killed, and its directory
 /// removed, on drop.
@@ -259,56 +261,34 @@ async fn forms_and_tls_configuration_are_checked_before_dialing() -> TestResult 
     };
     assert!(refused(Config::new(["unix://"])).await?.contains("socket file path is required"));
     assert!(refused(Config::new(["unixs:///tmp/etcd.sock"])).await?.contains("uses unixs:// but"));
-    let tls = TlsConfig::new().ca_pem(Ca::new()?.cert_pem);
+    let tls = TlsConfig::new().ca_pem(Ca::new(UNIX_CA)?.pem());
     let message = refused(Config::new(["unix:///tmp/etcd.sock"]).tls(tls)).await?;
     assert!(message.contains("use unixs:// for TLS over the socket"), "{message}");
     Ok(())
 }
 
-/// A CA and a server certificate (PEM files in `dir`) for `sans`.
-struct Ca {
-    cert_pem: String,
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new() -> Result<Ca, rcgen::Error> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "etcd-raw unix test CA");
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate()?;
-        let cert = params.self_signed(&key)?;
-        Ok(Ca { cert_pem: cert.pem(), cert, key })
-    }
-
-    fn server_files(&self, dir: &Path, sans: &[&str]) -> Result<(PathBuf, PathBuf), BoxError> {
-        let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(DnType::CommonName, "etcd");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
-        std::fs::write(&cert_path, cert.pem())?;
-        std::fs::write(&key_path, key.serialize_pem())?;
-        Ok((cert_path, key_path))
-    }
+/// A server certificate from `ca` for `sans`, written to PEM files in
+/// `dir`; returns their paths.
+fn server_files(ca: &Ca, dir: &Path, sans: &[&str]) -> Result<(PathBuf, PathBuf), BoxError> {
+    let leaf = ca.leaf("etcd", sans, false)?;
+    let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
+    std::fs::write(&cert_path, leaf.cert)?;
+    std::fs::write(&key_path, leaf.key)?;
+    Ok((cert_path, key_path))
 }
 
 #[tokio::test]
 async fn unixs_is_tls_over_the_socket_checked_against_the_file_name() -> TestResult {
-    let ca = Ca::new()?;
+    let ca = Ca::new(UNIX_CA)?;
     let certs = Scratch::new("unix-certs")?;
     // The socket file's name is what the certificate must hold.
-    let (cert, key) = ca.server_files(&certs.dir, &["etcd.sock", "localhost"])?;
+    let (cert, key) = server_files(&ca, &certs.dir, &["etcd.sock", "localhost"])?;
     let args = [format!("--cert-file={}", cert.display()), format!("--key-file={}", key.display())];
     let mut server = start(true, &args)?;
     ready(&mut server).await?;
     let endpoint = server.endpoint();
     assert!(endpoint.starts_with("unixs:///"), "{endpoint}");
-    let mut tls = TlsConfig::new().ca_pem(ca.cert_pem.clone());
+    let mut tls = TlsConfig::new().ca_pem(ca.pem());
     if server.version < (3, 5, 13) {
         // The socket is the file `localhost:2379`, not a name a certificate holds.
         tls = tls.server_name("localhost");
@@ -321,7 +301,7 @@ async fn unixs_is_tls_over_the_socket_checked_against_the_file_name() -> TestRes
     // the same server's certificate does not match, and the error says so.
     let link = server.scratch.dir.join("other.sock");
     std::os::unix::fs::symlink(&server.socket, &link)?;
-    let tls = TlsConfig::new().ca_pem(ca.cert_pem.clone());
+    let tls = TlsConfig::new().ca_pem(ca.pem());
     let config = Config::new([format!("unixs://{}", link.display())]).tls(tls).dial_timeout(Duration::from_secs(2));
     let error = Client::new(config).await.err().ok_or("a certificate for another name was accepted")?;
     assert_eq!(error.kind(), ErrorKind::Tls, "{error}");
