@@ -6,26 +6,17 @@
 /// hold messages that are handed out as our own types: they move out of the
 /// message into the response (and back into the message on `into_inner`).
 macro_rules! wire_response {
-    ($(#[$doc:meta])* $name:ident($raw:ty)) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, Default, PartialEq)]
-        pub struct $name(pub(crate) $raw);
-
+    // What both shapes share; `$message` is the field holding the message.
+    (@shared $name:ident($raw:ty) $message:tt) => {
         impl $name {
             /// Revision, member and raft term of the answer.
             pub fn header(&self) -> $crate::kv::ResponseHeader {
-                $crate::kv::ResponseHeader::of(&self.0.header)
+                $crate::kv::ResponseHeader::of(&self.$message.header)
             }
 
             /// The wire message.
             pub fn into_inner(self) -> $raw {
-                self.0
-            }
-        }
-
-        impl From<$raw> for $name {
-            fn from(raw: $raw) -> Self {
-                $name(raw)
+                self.into()
             }
         }
 
@@ -33,6 +24,19 @@ macro_rules! wire_response {
             type Raw = $raw;
             fn from_raw(raw: $raw) -> Self {
                 raw.into()
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident($raw:ty)) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct $name(pub(crate) $raw);
+
+        wire_response!(@shared $name($raw) 0);
+
+        impl From<$raw> for $name {
+            fn from(raw: $raw) -> Self {
+                $name(raw)
             }
         }
 
@@ -51,17 +55,7 @@ macro_rules! wire_response {
             $(pub(crate) $field: $ty,)+
         }
 
-        impl $name {
-            /// Revision, member and raft term of the answer.
-            pub fn header(&self) -> $crate::kv::ResponseHeader {
-                $crate::kv::ResponseHeader::of(&self.raw.header)
-            }
-
-            /// The wire message.
-            pub fn into_inner(self) -> $raw {
-                self.into()
-            }
-        }
+        wire_response!(@shared $name($raw) raw);
 
         impl From<$raw> for $name {
             fn from(mut raw: $raw) -> Self {
@@ -70,18 +64,43 @@ macro_rules! wire_response {
             }
         }
 
-        impl $crate::convert::WireResponse for $name {
-            type Raw = $raw;
-            fn from_raw(raw: $raw) -> Self {
-                raw.into()
-            }
-        }
-
         impl From<$name> for $raw {
             fn from(response: $name) -> Self {
                 let mut raw = response.raw;
                 $(raw.$field = $crate::convert::Lift::lift(response.$field);)+
                 raw
+            }
+        }
+    };
+}
+
+/// For an own type that is its wire message behind accessors
+/// (`struct Member(RawMember)`): `into_inner()`, `From` both ways, and a
+/// `Debug` that prints the message itself.
+macro_rules! own_wire_type {
+    ($name:ident($raw:ty)) => {
+        impl $name {
+            /// The wire message.
+            pub fn into_inner(self) -> $raw {
+                self.0
+            }
+        }
+
+        impl From<$raw> for $name {
+            fn from(raw: $raw) -> Self {
+                $name(raw)
+            }
+        }
+
+        impl From<$name> for $raw {
+            fn from(own: $name) -> Self {
+                own.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
             }
         }
     };

@@ -16,7 +16,7 @@ use etcd_raw::pb::etcdserverpb::{
 };
 use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
-use support::{Captured, TestResult};
+use support::{etcd_release, Captured, TestResult};
 
 /// Simple tokens live this long without use (`--auth-token-ttl`).
 const TOKEN_TTL: Duration = Duration::from_secs(2);
@@ -186,13 +186,6 @@ async fn watch_and_keepalive_streams_carry_the_token_and_outlive_it() -> TestRes
         assert!(answer.ttl > 0, "{answer:?}");
     }
     Ok(())
-}
-
-/// The exact etcd release the tests run against, e.g. `(3, 5, 35)`.
-fn etcd_release() -> (u32, u32, u32) {
-    let version = etcd_raw::testkit::EtcdBinary::locate().map(|b| b.version).unwrap_or_default();
-    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// Whether the server checks the caller's permissions on every lease

@@ -5,28 +5,13 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use etcd_raw::testkit::Cluster;
 use etcd_raw::{Client, Config, ErrorKind};
+use support::scratch::{etcd_command, free_url, Scratch};
 use support::TestResult;
-
-/// An etcd process started by the test to join the cluster; killed (and
-/// its directory removed) on drop.
-struct Joiner {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Joiner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// etcd refuses membership changes until every member has been connected
 /// for 5 s (`--strict-reconfig-check`), with Unhealthy: nothing applied,
@@ -51,10 +36,6 @@ fn unix_second() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 #[tokio::test]
 async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     let cluster = Cluster::start(3)?;
@@ -72,8 +53,8 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     assert_eq!(client.member_list().serializable().await?.members().len(), 3);
 
     // A learner joins: added first, then started with the cluster's view.
-    let peer = format!("http://127.0.0.1:{}", free_port()?);
-    let client_url = format!("http://127.0.0.1:{}", free_port()?);
+    let peer = free_url()?;
+    let client_url = free_url()?;
     let added = when_healthy!(client.member_add_as_learner([peer.clone()]))?;
     let added_at = unix_second();
     let learner = added.member().ok_or("no member in the answer")?.clone();
@@ -84,20 +65,13 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
         .iter()
         .map(|m| format!("{}={}", if m.id() == learner.id() { "learner" } else { m.name() }, m.peer_urls()[0]))
         .collect();
-    let dir = std::env::temp_dir().join(format!("etcd-raw-learner-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let log = std::fs::File::create(dir.join("etcd.log"))?;
-    let mut command = Command::new(&cluster.binary().etcd);
-    // etcd reads ETCD_* variables as flags (ETCD_VERSION among them).
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ETCD") {
-            command.env_remove(name);
-        }
-    }
+    // An etcd process of the test's own joins; killed on drop.
+    let mut joiner = Scratch::new("learner")?;
+    let log = std::fs::File::create(joiner.dir.join("etcd.log"))?;
+    let mut command = etcd_command(&cluster.binary().etcd);
     command
         .arg("--name=learner")
-        .arg(format!("--data-dir={}", dir.join("data").display()))
+        .arg(format!("--data-dir={}", joiner.dir.join("data").display()))
         .arg(format!("--listen-client-urls={client_url}"))
         .arg(format!("--advertise-client-urls={client_url}"))
         .arg(format!("--listen-peer-urls={peer}"))
@@ -108,7 +82,7 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    let joiner = Joiner { child: command.spawn()?, dir };
+    joiner.child = Some(command.spawn()?);
 
     // Promotion waits until the learner has caught up.
     let give_up = Instant::now() + Duration::from_secs(30);
@@ -122,8 +96,7 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => {
-                let log = std::fs::read_to_string(joiner.dir.join("etcd.log")).unwrap_or_default();
-                return Err(format!("{e}; the learner's log:\n{log}").into());
+                return Err(format!("{e}; the learner's log:\n{}", joiner.log()).into());
             }
         }
     }
@@ -171,7 +144,7 @@ async fn add_a_learner_promote_it_update_and_remove_members() -> TestResult {
     }
     let exists = when_healthy!(client.member_add([peer.clone()])).err().ok_or("added a member twice")?;
     assert_eq!(exists.kind(), ErrorKind::PeerUrlExist, "{exists}");
-    let other_peer = format!("http://127.0.0.1:{}", free_port()?);
+    let other_peer = free_url()?;
     let started = unix_second();
     let other = when_healthy!(client.member_add_as_learner([other_peer.clone()]))?;
     let other = other.member().ok_or("no member in the answer")?.id();

@@ -10,11 +10,7 @@ use std::time::{Duration, Instant};
 use etcd_raw::concurrency::{Mutex, Session, DEFAULT_SESSION_TTL};
 use etcd_raw::testkit::{Etcd, Proxy};
 use etcd_raw::{Client, Config, ErrorKind, Put};
-use support::{key, shared_client, TestResult};
-
-fn kind<T>(result: Result<T, etcd_raw::Error>) -> Option<ErrorKind> {
-    result.err().map(|e| e.kind())
-}
+use support::{key, kind, shared_client, TestResult};
 
 /// How many queue keys lock `name` has.
 async fn queued(client: &Client, name: &str) -> Result<i64, etcd_raw::Error> {

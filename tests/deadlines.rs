@@ -12,6 +12,7 @@ use etcd_raw::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
 use etcd_raw::pb::v3lockpb::{lock_client::LockClient, LockRequest};
 use etcd_raw::testkit::{self, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
+use support::scratch::free_address;
 use support::{shared_client, Captured, TestResult};
 
 /// How late a failing call may return after its deadline.
@@ -77,10 +78,7 @@ async fn an_unbounded_deadline_does_not_panic_the_lessor() -> TestResult {
 #[tokio::test]
 async fn an_unbounded_deadline_to_an_endpoint_without_a_connection_does_not_panic() -> TestResult {
     let etcd = testkit::shared()?;
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("127.0.0.1:{}", listener.local_addr()?.port())
-    };
+    let dead = free_address()?;
     let client =
         Client::new(Config::new([etcd.endpoint(), dead.clone()]).dial_timeout(Duration::from_millis(500))).await?;
     // With no deadline the call keeps dialing; it must not panic doing so.

@@ -22,16 +22,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use etcd_raw::maintenance::Downgrade;
-use etcd_raw::testkit::{Cluster, EtcdBinary};
+use etcd_raw::testkit::Cluster;
 use etcd_raw::{Client, Config, ErrorKind, GrpcCode};
-use support::TestResult;
-
-/// The exact etcd release the tests run against, e.g. `(3, 5, 35)`.
-fn etcd_release() -> (u32, u32, u32) {
-    let version = EtcdBinary::locate().map(|b| b.version).unwrap_or_default();
-    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
+use support::{etcd_release, TestResult};
 
 /// Waits until every member's status passes `check`.
 async fn until_every_member<F>(client: &Client, what: &str, check: F) -> TestResult

@@ -14,11 +14,7 @@ use etcd_raw::concurrency::{Election, Session};
 use etcd_raw::election::{LeaderKey, ObserveStream};
 use etcd_raw::testkit::{Cluster, Etcd, Proxy};
 use etcd_raw::{Client, Compare, CompareOp, Config, ErrorKind, Put};
-use support::{shared_client, TestResult};
-
-fn kind<T>(result: Result<T, etcd_raw::Error>) -> Option<ErrorKind> {
-    result.err().map(|e| e.kind())
-}
+use support::{kind, shared_client, TestResult};
 
 /// The next `n` values an observation delivers.
 async fn observed(stream: &mut ObserveStream, n: usize) -> Result<Vec<String>, Box<dyn std::error::Error>> {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use etcd_raw::testkit::{self, Cluster, Proxy};
 use etcd_raw::{Client, Config, ErrorKind};
+use support::scratch::free_address;
 use support::TestResult;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -319,19 +320,11 @@ async fn writes_and_reads_survive_kill_pause_and_restart_of_leader_and_member_in
     Ok(())
 }
 
-/// An address nothing listens on.
-fn dead_endpoint() -> Result<String, std::io::Error> {
-    let listener = StdListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    drop(listener);
-    Ok(format!("127.0.0.1:{port}"))
-}
-
 #[tokio::test]
 async fn dead_hung_and_unresolvable_first_endpoints_do_not_stop_connect_or_calls() -> TestResult {
     let etcd = testkit::shared()?;
     let hung = StdListener::bind("127.0.0.1:0")?;
-    for bad in [dead_endpoint()?, format!("http://{}", hung.local_addr()?), "etcd-raw-nowhere.invalid:2379".to_string()]
+    for bad in [free_address()?, format!("http://{}", hung.local_addr()?), "etcd-raw-nowhere.invalid:2379".to_string()]
     {
         let dial = Duration::from_secs(2);
         let started = Instant::now();

@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 use etcd_raw::lease::{KeepAliveStream, MAX_LEASE_TTL};
 use etcd_raw::testkit::{Cluster, Member, Proxy};
 use etcd_raw::{Client, Config, ErrorKind};
-use support::{key, shared_client, TestResult};
-
-fn kind<T>(result: Result<T, etcd_raw::Error>) -> Option<ErrorKind> {
-    result.err().map(|e| e.kind())
-}
+use support::{key, kind, shared_client, TestResult};
 
 #[tokio::test]
 async fn grant_put_time_to_live_leases_revoke() -> TestResult {

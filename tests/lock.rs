@@ -16,11 +16,7 @@ use std::time::{Duration, Instant};
 use etcd_raw::concurrency::{Mutex, Session};
 use etcd_raw::testkit;
 use etcd_raw::{Client, Compare, CompareOp, ErrorKind, Put};
-use support::{shared_client, TestResult};
-
-fn kind<T>(result: Result<T, etcd_raw::Error>) -> Option<ErrorKind> {
-    result.err().map(|e| e.kind())
-}
+use support::{kind, shared_client, TestResult};
 
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the host,
 /// so hold intervals of different processes compare.

@@ -2,18 +2,18 @@
 //! on loopback (a real etcd never sends them). A protocol violation is not
 //! a reason to ask again: each call fails with `Protocol` after exactly one
 //! request, reads and writes alike, and a stream is not opened again.
+// tests/support is built on the testkit, though no etcd is started here.
+#![cfg(feature = "testkit")]
 
-#[path = "support/fake_server.rs"]
-mod fake_server;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use http::{Response, StatusCode};
 
 use etcd_raw::{Client, Config, ErrorKind};
-use fake_server::{empty_message, frame, status_headers, FakeServer, Incoming};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use support::fake_server::{empty_message, frame, status_headers, FakeServer, Incoming};
+use support::TestResult;
 
 /// What the fake server answers every request with.
 #[derive(Clone, Copy, Debug)]

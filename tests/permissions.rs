@@ -23,16 +23,9 @@ mod support;
 use std::fmt::Debug;
 
 use etcd_raw::maintenance::{AlarmType, Downgrade};
-use etcd_raw::testkit::{Cluster, Etcd, EtcdBinary};
+use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
-use support::TestResult;
-
-/// The exact etcd release the tests run against, e.g. `(3, 5, 35)`.
-fn etcd_release() -> (u32, u32, u32) {
-    let version = EtcdBinary::locate().map(|b| b.version).unwrap_or_default();
-    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
+use support::{etcd_release, TestResult};
 
 /// Whether the release is at least the given patch of its line: 3.5 from
 /// `five`, 3.6 from `six`, every 3.7 and later; never 3.4.

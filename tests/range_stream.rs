@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, Error, ErrorKind, KeyValue, Put, SortOrder, SortTarget};
+use support::scratch::free_url;
 use support::{key, shared_client, TestResult};
 
 /// Writes `n` keys `<p>k00000..` with values of `size` bytes, 100 per txn.
@@ -206,7 +207,7 @@ async fn the_deadline_covers_the_whole_stream() -> TestResult {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_passed_over() -> TestResult {
     let etcd = etcd_raw::testkit::shared()?;
-    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    let dead = free_url()?;
     let client = Client::new(Config::new([dead, etcd.endpoint()])).await?;
     let p = etcd_raw::testkit::unique_prefix("range_stream_failover");
     fill(&client, &p, 30, 10).await?;

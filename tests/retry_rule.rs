@@ -3,16 +3,16 @@
 //! demand: a learner's refusal from every endpoint at once, a stream
 //! refused before it was processed. (tests/learner.rs checks a real
 //! learner; tests/malformed.rs the replies that break the protocol.)
+// tests/support is built on the testkit, though no etcd is started here.
+#![cfg(feature = "testkit")]
 
-#[path = "support/fake_server.rs"]
-mod fake_server;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use etcd_raw::{Client, Config, ErrorKind};
-use fake_server::{answer_ok, answer_status, refuse_stream, silent_endpoint, FakeServer};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use support::fake_server::{answer_ok, answer_status, refuse_stream, silent_endpoint, FakeServer};
+use support::TestResult;
 
 /// Long enough that a call retrying until its deadline is told apart from
 /// one that ends at the first answer.

@@ -1,22 +1,21 @@
 //! A server that accepts connections and never says a word (a hung
 //! process, a firewall that swallows packets after the handshake): the
 //! client names it, and says the same thing every time.
+// tests/support is built on the testkit, though no etcd is started here.
+#![cfg(feature = "testkit")]
+
+mod support;
 
 use std::time::Duration;
 
 use etcd_raw::{Client, Config, ErrorKind};
+use support::fake_server::silent_endpoint;
+use support::TestResult;
 
 #[tokio::test]
-async fn a_silent_server_gets_the_same_words_every_time_and_is_named() -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
-    // Accept and hold every connection, reading nothing, answering nothing.
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+async fn a_silent_server_gets_the_same_words_every_time_and_is_named() -> TestResult {
+    // Accepts and holds every connection, reading nothing, answering nothing.
+    let endpoint = silent_endpoint().await?;
     let mut messages = Vec::new();
     for _ in 0..4 {
         let config = Config::new([endpoint.clone()]).dial_timeout(Duration::from_millis(300));

@@ -6,40 +6,14 @@
 mod support;
 
 use std::future::IntoFuture;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use etcd_raw::testkit::{Etcd, EtcdBinary};
 use etcd_raw::{Client, Config, ErrorKind, Put};
+use support::scratch::{etcd_command, free_url, Scratch};
 use support::{shared_client, TestResult};
-
-/// A directory of the test's own, removed (with the process started in
-/// it, if any) on drop.
-struct Scratch {
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Scratch {
-    fn new(name: &str) -> std::io::Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!("etcd-raw-snapfile-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Scratch { dir, child: None })
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn part_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -47,29 +21,14 @@ fn part_of(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn free_url() -> std::io::Result<String> {
-    Ok(format!("http://127.0.0.1:{}", TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()))
-}
-
-/// A command without the ETCD* variables, which etcd and its tools read as flags.
-fn tool(path: &Path) -> Command {
-    let mut command = Command::new(path);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ETCD") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
 /// Restores `snapshot` into `data_dir` as the one member `name` at `peer`:
 /// with etcdutl where the release has it (3.5+), else `etcdctl snapshot
 /// restore` (3.4, and 3.5.1 whose etcdutl is not installed here).
 fn restore(binary: &EtcdBinary, snapshot: &Path, data_dir: &Path, name: &str, peer: &str) -> TestResult {
     let mut command = match (binary.etcdutl(), &binary.etcdctl) {
-        (Some(utl), _) => tool(&utl),
+        (Some(utl), _) => etcd_command(&utl),
         (None, Some(ctl)) => {
-            let mut command = tool(ctl);
+            let mut command = etcd_command(ctl);
             command.env("ETCDCTL_API", "3");
             command
         }
@@ -96,7 +55,7 @@ async fn a_saved_snapshot_restores_and_a_member_started_from_it_has_the_keys() -
     for i in 0..50 {
         client.put(format!("snap/k{i:02}"), format!("v{i}")).await?;
     }
-    let mut scratch = Scratch::new("restore")?;
+    let mut scratch = Scratch::new("snapfile-restore")?;
     let path = scratch.dir.join("backup.db");
 
     let saved = client.snapshot_to_file(&path).endpoint(etcd.endpoint()).await?;
@@ -112,7 +71,7 @@ async fn a_saved_snapshot_restores_and_a_member_started_from_it_has_the_keys() -
     let data_dir = scratch.dir.join("restored");
     restore(etcd.binary(), &path, &data_dir, "restored", &peer)?;
     let log = std::fs::File::create(scratch.dir.join("etcd.log"))?;
-    let child = tool(&etcd.binary().etcd)
+    let child = etcd_command(&etcd.binary().etcd)
         .arg("--name=restored")
         .arg(format!("--data-dir={}", data_dir.display()))
         .arg(format!("--listen-client-urls={url}"))
@@ -135,8 +94,7 @@ async fn a_saved_snapshot_restores_and_a_member_started_from_it_has_the_keys() -
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => {
-                let log = std::fs::read_to_string(scratch.dir.join("etcd.log")).unwrap_or_default();
-                return Err(format!("{e}; the restored member's log:\n{log}").into());
+                return Err(format!("{e}; the restored member's log:\n{}", scratch.log()).into());
             }
         }
     };
@@ -149,7 +107,7 @@ async fn a_saved_snapshot_restores_and_a_member_started_from_it_has_the_keys() -
 #[tokio::test]
 async fn a_failed_save_leaves_an_existing_file_alone_and_no_part() -> TestResult {
     let (client, _) = shared_client("snapshot_file_failures").await?;
-    let scratch = Scratch::new("failures")?;
+    let scratch = Scratch::new("snapfile-failures")?;
     let path = scratch.dir.join("backup.db");
     std::fs::write(&path, "the previous backup")?;
 
@@ -187,7 +145,7 @@ async fn a_snapshot_interrupted_mid_stream_leaves_no_file_and_no_part() -> TestR
         let puts = (0..100).map(|i| Put::new(format!("big/{batch:02}-{i:03}"), vec![b'x'; 4096]));
         client.txn().and_then(puts).await?;
     }
-    let scratch = Scratch::new("interrupted")?;
+    let scratch = Scratch::new("snapfile-interrupted")?;
     let path = scratch.dir.join("backup.db");
     let part = part_of(&path);
     let saving = tokio::spawn(client.snapshot_to_file(&path).into_future());

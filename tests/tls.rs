@@ -7,64 +7,17 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use etcd_raw::auth::TlsConfig;
 use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, Error, ErrorKind};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
+use support::ca::{Ca, Leaf};
+use support::scratch::Scratch;
 use support::TestResult;
 
 const DIAL: Duration = Duration::from_secs(3);
-
-/// A CA that signs certificates for the tests.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-/// A certificate and its key, PEM.
-struct Leaf {
-    cert: String,
-    key: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Result<Ca, rcgen::Error> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate()?;
-        Ok(Ca { cert: params.self_signed(&key)?, key })
-    }
-
-    fn pem(&self) -> String {
-        self.cert.pem()
-    }
-
-    /// A leaf for `sans` (IPs or DNS names), for server and client use;
-    /// `expired` makes one that ended in 2001.
-    fn leaf(&self, name: &str, sans: &[&str], expired: bool) -> Result<Leaf, rcgen::Error> {
-        let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        // etcd's gateway dials with the server certificate: both usages.
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        }
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(Leaf { cert: cert.pem(), key: key.serialize_pem() })
-    }
-}
 
 /// The servers and certificates every test here shares.
 struct Fixtures {
@@ -79,15 +32,7 @@ struct Fixtures {
     dns: Etcd,
     /// An expired server certificate (IP SAN).
     expired: Etcd,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: Scratch,
 }
 
 fn fixtures() -> Result<&'static Fixtures, String> {
@@ -96,11 +41,9 @@ fn fixtures() -> Result<&'static Fixtures, String> {
 }
 
 fn make_fixtures() -> Result<Fixtures, Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join(format!("etcd-raw-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let dir = TempDir(dir);
+    let dir = Scratch::new("tls")?;
     let write = |name: &str, text: &str| -> std::io::Result<String> {
-        let path = dir.0.join(name);
+        let path = dir.dir.join(name);
         std::fs::write(&path, text)?;
         Ok(path.display().to_string())
     };

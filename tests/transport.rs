@@ -10,18 +10,11 @@ use std::time::{Duration, Instant};
 use etcd_raw::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
 use etcd_raw::testkit::{Cluster, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
+use support::scratch::free_address;
 use support::TestResult;
 
 /// How late a failing call may return after its deadline.
 const SLACK: Duration = Duration::from_millis(100);
-
-/// An address nothing listens on.
-fn dead_endpoint() -> Result<String, std::io::Error> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    drop(listener);
-    Ok(format!("127.0.0.1:{port}"))
-}
 
 #[tokio::test]
 async fn paused_server_fails_with_deadline_exceeded_on_time() -> TestResult {
@@ -70,7 +63,7 @@ async fn paused_server_fails_with_deadline_exceeded_on_time() -> TestResult {
 
 #[tokio::test]
 async fn dead_endpoint_fails_within_the_dial_timeout_naming_it() -> TestResult {
-    let dead = dead_endpoint()?;
+    let dead = free_address()?;
     let dial = Duration::from_millis(800);
     let started = Instant::now();
     let outcome = Client::new(Config::new([dead.clone()]).dial_timeout(dial)).await;
@@ -101,7 +94,7 @@ async fn hung_endpoint_fails_within_the_dial_timeout() -> TestResult {
 async fn dead_and_hung_first_endpoints_do_not_stop_connect() -> TestResult {
     let etcd = etcd_raw::testkit::shared()?;
     let hung = TcpListener::bind("127.0.0.1:0")?;
-    let endpoints = [dead_endpoint()?, format!("http://{}", hung.local_addr()?), etcd.endpoint()];
+    let endpoints = [free_address()?, format!("http://{}", hung.local_addr()?), etcd.endpoint()];
     let dial = Duration::from_secs(1);
     let started = Instant::now();
     let client = Client::new(Config::new(endpoints).dial_timeout(dial)).await?;

@@ -6,25 +6,27 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use etcd_raw::auth::TlsConfig;
 use etcd_raw::testkit::EtcdBinary;
 use etcd_raw::{Client, Config, ErrorKind};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use support::ca::Ca;
+use support::scratch::{etcd_command, free_url, Scratch};
 use support::TestResult;
 
 type BoxError = Box<dyn std::error::Error>;
 
+const UNIX_CA: &str = "etcd-raw unix test CA";
+
 /// An etcd process started by the test; killed, and its directory
 /// removed, on drop.
 struct Server {
-    child: Child,
-    dir: PathBuf,
+    scratch: Scratch,
+    pid: u32,
     /// The plain TCP client URL.
     tcp: String,
     /// The unix URL etcd was given (`unix://...` or `unixs://...`).
@@ -33,33 +35,12 @@ struct Server {
     version: (u32, u32, u32),
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 impl Server {
     /// The client endpoint for the socket: `unix:///abs/path` (or `unixs`).
     fn endpoint(&self) -> String {
         let scheme = self.listen.split(':').next().unwrap_or("unix");
         format!("{scheme}://{}", self.socket.display())
     }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
-    }
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn version_of(binary: &EtcdBinary) -> (u32, u32, u32) {
-    let mut parts = binary.version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// Starts etcd listening on `http://127.0.0.1:PORT` and on a socket in a
@@ -70,14 +51,9 @@ fn version_of(binary: &EtcdBinary) -> (u32, u32, u32) {
 fn start(secure: bool, args: &[String]) -> Result<Server, BoxError> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let binary = EtcdBinary::locate()?;
-    let version = version_of(&binary);
-    let dir = std::env::temp_dir().join(format!(
-        "etcd-raw-unix-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    let version = binary.release();
+    let mut scratch = Scratch::new(&format!("unix-{}", NEXT.fetch_add(1, Ordering::Relaxed)))?;
+    let dir = scratch.dir.clone();
     let scheme = if secure { "unixs" } else { "unix" };
     let (listen, socket) = if version >= (3, 5, 13) {
         let socket = dir.join("etcd.sock");
@@ -85,17 +61,11 @@ fn start(secure: bool, args: &[String]) -> Result<Server, BoxError> {
     } else {
         (format!("{scheme}://localhost:2379"), dir.join("localhost:2379"))
     };
-    let tcp = format!("http://127.0.0.1:{}", free_port()?);
-    let peer = format!("http://127.0.0.1:{}", free_port()?);
+    let tcp = free_url()?;
+    let peer = free_url()?;
     let advertise = if version >= (3, 7, 0) { format!("{tcp},{listen}") } else { tcp.clone() };
     let log = std::fs::File::create(dir.join("etcd.log"))?;
-    let mut command = Command::new(&binary.etcd);
-    // etcd reads ETCD_* variables as flags (ETCD_VERSION among them).
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ETCD") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = etcd_command(&binary.etcd);
     command
         .current_dir(&dir)
         .arg("--name=unix")
@@ -110,16 +80,18 @@ fn start(secure: bool, args: &[String]) -> Result<Server, BoxError> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    let server = Server { child: command.spawn()?, dir, tcp, listen, socket, version };
-    Ok(server)
+    let child = command.spawn()?;
+    let pid = child.id();
+    scratch.child = Some(child);
+    Ok(Server { scratch, pid, tcp, listen, socket, version })
 }
 
 /// Waits until the server answers over TCP and its socket file exists.
 async fn ready(server: &mut Server) -> TestResult {
     let give_up = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(status) = server.child.try_wait()? {
-            return Err(format!("etcd exited with {status}; its log:\n{}", server.log()).into());
+        if let Some(status) = server.scratch.child.as_mut().ok_or("no etcd process")?.try_wait()? {
+            return Err(format!("etcd exited with {status}; its log:\n{}", server.scratch.log()).into());
         }
         if server.socket.exists() {
             let config = Config::new([server.tcp.clone()]).dial_timeout(Duration::from_secs(1));
@@ -130,7 +102,7 @@ async fn ready(server: &mut Server) -> TestResult {
             }
         }
         if Instant::now() > give_up {
-            return Err(format!("etcd not ready after 20 s; its log:\n{}", server.log()).into());
+            return Err(format!("etcd not ready after 20 s; its log:\n{}", server.scratch.log()).into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -190,7 +162,7 @@ async fn put_get_watch_and_status_over_a_unix_socket() -> TestResult {
 async fn a_missing_socket_fails_over_to_a_live_one() -> TestResult {
     let mut server = start(false, &[])?;
     ready(&mut server).await?;
-    let missing = format!("unix://{}", server.dir.join("missing.sock").display());
+    let missing = format!("unix://{}", server.scratch.dir.join("missing.sock").display());
     let client = Client::new(Config::new([missing.clone(), server.endpoint()])).await?;
     // Round robin lands on the missing socket too; reads and writes go on.
     for i in 0..6 {
@@ -206,7 +178,7 @@ async fn a_missing_socket_fails_over_to_a_live_one() -> TestResult {
 
 /// Sends `signal` to the server's process.
 fn signal(server: &Server, signal: libc::c_int) -> TestResult {
-    let pid = libc::pid_t::try_from(server.child.id())?;
+    let pid = libc::pid_t::try_from(server.pid)?;
     // SAFETY: kill has no memory effects; the pid is our unreaped child.
     if unsafe { libc::kill(pid, signal) } != 0 {
         return Err(std::io::Error::last_os_error().into());
@@ -219,7 +191,7 @@ fn signal(server: &Server, signal: libc::c_int) -> TestResult {
 /// may still answer a request just after `kill` returns. Reads
 /// `/proc/<pid>/task/*/stat`; where there is no `/proc`, waits a little.
 async fn wait_stopped(server: &Server) -> TestResult {
-    let tasks = PathBuf::from(format!("/proc/{}/task", server.child.id()));
+    let tasks = PathBuf::from(format!("/proc/{}/task", server.pid));
     if !tasks.exists() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         return Ok(());
@@ -289,56 +261,34 @@ async fn forms_and_tls_configuration_are_checked_before_dialing() -> TestResult 
     };
     assert!(refused(Config::new(["unix://"])).await?.contains("socket file path is required"));
     assert!(refused(Config::new(["unixs:///tmp/etcd.sock"])).await?.contains("uses unixs:// but"));
-    let tls = TlsConfig::new().ca_pem(Ca::new()?.cert_pem);
+    let tls = TlsConfig::new().ca_pem(Ca::new(UNIX_CA)?.pem());
     let message = refused(Config::new(["unix:///tmp/etcd.sock"]).tls(tls)).await?;
     assert!(message.contains("use unixs:// for TLS over the socket"), "{message}");
     Ok(())
 }
 
-/// A CA and a server certificate (PEM files in `dir`) for `sans`.
-struct Ca {
-    cert_pem: String,
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new() -> Result<Ca, rcgen::Error> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "etcd-raw unix test CA");
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate()?;
-        let cert = params.self_signed(&key)?;
-        Ok(Ca { cert_pem: cert.pem(), cert, key })
-    }
-
-    fn server_files(&self, dir: &Path, sans: &[&str]) -> Result<(PathBuf, PathBuf), BoxError> {
-        let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(DnType::CommonName, "etcd");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
-        std::fs::write(&cert_path, cert.pem())?;
-        std::fs::write(&key_path, key.serialize_pem())?;
-        Ok((cert_path, key_path))
-    }
+/// A server certificate from `ca` for `sans`, written to PEM files in
+/// `dir`; returns their paths.
+fn server_files(ca: &Ca, dir: &Path, sans: &[&str]) -> Result<(PathBuf, PathBuf), BoxError> {
+    let leaf = ca.leaf("etcd", sans, false)?;
+    let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
+    std::fs::write(&cert_path, leaf.cert)?;
+    std::fs::write(&key_path, leaf.key)?;
+    Ok((cert_path, key_path))
 }
 
 #[tokio::test]
 async fn unixs_is_tls_over_the_socket_checked_against_the_file_name() -> TestResult {
-    let ca = Ca::new()?;
-    let certs = tempdir("certs")?;
+    let ca = Ca::new(UNIX_CA)?;
+    let certs = Scratch::new("unix-certs")?;
     // The socket file's name is what the certificate must hold.
-    let (cert, key) = ca.server_files(&certs.0, &["etcd.sock", "localhost"])?;
+    let (cert, key) = server_files(&ca, &certs.dir, &["etcd.sock", "localhost"])?;
     let args = [format!("--cert-file={}", cert.display()), format!("--key-file={}", key.display())];
     let mut server = start(true, &args)?;
     ready(&mut server).await?;
     let endpoint = server.endpoint();
     assert!(endpoint.starts_with("unixs:///"), "{endpoint}");
-    let mut tls = TlsConfig::new().ca_pem(ca.cert_pem.clone());
+    let mut tls = TlsConfig::new().ca_pem(ca.pem());
     if server.version < (3, 5, 13) {
         // The socket is the file `localhost:2379`, not a name a certificate holds.
         tls = tls.server_name("localhost");
@@ -349,28 +299,12 @@ async fn unixs_is_tls_over_the_socket_checked_against_the_file_name() -> TestRes
 
     // The name checked is the file's: through a link named `other.sock`
     // the same server's certificate does not match, and the error says so.
-    let link = server.dir.join("other.sock");
+    let link = server.scratch.dir.join("other.sock");
     std::os::unix::fs::symlink(&server.socket, &link)?;
-    let tls = TlsConfig::new().ca_pem(ca.cert_pem.clone());
+    let tls = TlsConfig::new().ca_pem(ca.pem());
     let config = Config::new([format!("unixs://{}", link.display())]).tls(tls).dial_timeout(Duration::from_secs(2));
     let error = Client::new(config).await.err().ok_or("a certificate for another name was accepted")?;
     assert_eq!(error.kind(), ErrorKind::Tls, "{error}");
     assert!(error.message().contains("other.sock"), "{error}");
     Ok(())
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(name: &str) -> std::io::Result<TempDir> {
-    let dir = std::env::temp_dir().join(format!("etcd-raw-unix-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    Ok(TempDir(dir))
 }

@@ -1,7 +1,5 @@
 //! A cluster member, as membership calls list it.
 
-use std::fmt;
-
 use crate::pb::etcdserverpb::Member as RawMember;
 
 /// One member of the cluster (etcd's `Member`).
@@ -49,27 +47,6 @@ impl Member {
     pub fn is_learner(&self) -> bool {
         self.0.is_learner
     }
-
-    /// The wire message.
-    pub fn into_inner(self) -> RawMember {
-        self.0
-    }
 }
 
-impl From<RawMember> for Member {
-    fn from(raw: RawMember) -> Self {
-        Member(raw)
-    }
-}
-
-impl From<Member> for RawMember {
-    fn from(member: Member) -> Self {
-        member.0
-    }
-}
-
-impl fmt::Debug for Member {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
+own_wire_type!(Member(RawMember));

@@ -55,6 +55,7 @@
 
 mod barrier;
 mod election;
+mod lock_queue;
 mod mutex;
 mod queue;
 mod rwmutex;

@@ -4,12 +4,11 @@ use crate::IntoBytes;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::lock_queue::{gone_before_unlock, join_queue};
 use super::wait::wait_for_turn;
-use super::{queue_key, queue_prefix, retrying, session, settle, unless_expired, Abandon, Session};
+use super::{queue_key, queue_prefix, retrying, settle, unless_expired, Abandon, Session};
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::{
-    Compare, CompareOp, Delete, Get, KeyValue, Put, ResponseHeader, SortOrder, SortTarget, TxnOp, TxnOpResponse,
-};
+use crate::kv::{Compare, CompareOp, Delete, ResponseHeader};
 
 /// A distributed lock held by a [`Session`] (Go's `concurrency.Mutex`).
 ///
@@ -36,15 +35,6 @@ struct Held {
     header: ResponseHeader,
 }
 
-/// The outcome of joining the queue.
-struct Joined {
-    /// Create revision of our key.
-    revision: i64,
-    /// Whether our key is the oldest: the lock is ours.
-    owner: bool,
-    header: ResponseHeader,
-}
-
 impl Mutex {
     /// The lock `name` for `session`.
     pub fn new(session: &Session, name: impl IntoBytes) -> Mutex {
@@ -68,9 +58,10 @@ impl Mutex {
         let client = session.client();
         let mut abandon = Abandon::new(cleanup, session, key);
         let (revision, header) = unless_expired(session, async {
-            let joined = join(session, prefix, key).await?;
+            let joined = join_queue(session, key, prefix).await?;
             abandon.revision = Some(joined.revision);
-            if joined.owner {
+            // Our key is the oldest: the lock is ours.
+            if joined.oldest == Some(joined.revision) {
                 return Ok((joined.revision, joined.header));
             }
             let header = wait_for_turn(client, prefix, key, joined.revision, session.lease()).await?;
@@ -92,9 +83,10 @@ impl Mutex {
         }
         let client = session.client();
         let mut abandon = Abandon::new(cleanup, session, key);
-        let joined = unless_expired(session, join(session, prefix, key)).await?;
+        let joined = unless_expired(session, join_queue(session, key, prefix)).await?;
         abandon.revision = Some(joined.revision);
-        if joined.owner {
+        // Our key is the oldest: the lock is ours.
+        if joined.oldest == Some(joined.revision) {
             abandon.disarm();
             *held = Some(Held { revision: joined.revision, header: joined.header });
             return Ok(());
@@ -122,13 +114,7 @@ impl Mutex {
             self.session.client().txn().when([self.owner_compare()]).and_then([Delete::new(self.key.clone())]).await?;
         self.held = None;
         if !response.succeeded() {
-            return Err(session::expired(
-                self.session.lease(),
-                Some(&Error::new(
-                    ErrorKind::KeyNotFound,
-                    format!("the lock key was gone before unlock (held since revision {})", held.revision),
-                )),
-            ));
+            return Err(gone_before_unlock(&self.session, held.revision));
         }
         Ok(())
     }
@@ -180,36 +166,4 @@ fn still_held(session: &Session, held: &mut Option<Held>) -> Result<()> {
         return Err(session.expired_error());
     }
     Ok(())
-}
-
-/// Puts our key in the queue (or finds it there) and reads the owner, in
-/// one transaction that is safe to repeat.
-async fn join(session: &Session, prefix: &Bytes, key: &Bytes) -> Result<Joined> {
-    let lease = session.lease();
-    let owner = || TxnOp::from(Get::new(prefix.clone()).prefix().sort(SortTarget::Create, SortOrder::Ascend).limit(1));
-    let response = retrying(|| {
-        session
-            .client()
-            .txn()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::from(Put::new(key.clone(), Bytes::new()).lease(lease)), owner()])
-            .or_else([TxnOp::from(Get::new(key.clone())), owner()])
-    })
-    .await
-    .map_err(|e| if e.kind() == ErrorKind::LeaseNotFound { session::expired(lease, Some(&e)) } else { e })?;
-    let ops = response.op_responses()?;
-    let revision = if response.succeeded() {
-        response.header().revision()
-    } else {
-        match ops.first() {
-            Some(TxnOpResponse::Get(ours)) => ours.kvs().first().map(KeyValue::create_revision),
-            _ => None,
-        }
-        .ok_or_else(|| Error::protocol("lock transaction: our key is neither created nor found"))?
-    };
-    let owner = match ops.get(1) {
-        Some(TxnOpResponse::Get(owner)) => owner.kvs().first().map(KeyValue::create_revision),
-        _ => None,
-    };
-    Ok(Joined { revision, owner: owner == Some(revision), header: response.header() })
 }

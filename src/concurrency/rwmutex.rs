@@ -5,10 +5,11 @@ use crate::IntoBytes;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::lock_queue::{gone_before_unlock, join_queue};
 use super::wait::{wait_for_no_older, wait_for_turn};
-use super::{queue_key, queue_prefix, retrying, session, settle, unless_expired, Abandon, Session};
+use super::{queue_key, queue_prefix, settle, unless_expired, Abandon, Session};
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::{Compare, CompareOp, Delete, Get, Put, ResponseHeader, SortOrder, SortTarget, TxnOp, TxnOpResponse};
+use crate::kv::{Compare, CompareOp, Delete, ResponseHeader};
 
 /// A distributed read-write lock held by a [`Session`] (Go's recipe
 /// `RWMutex`): any number of readers share it, a writer holds it alone.
@@ -73,15 +74,6 @@ enum Mode {
 struct Held {
     mode: Mode,
     revision: i64,
-    header: ResponseHeader,
-}
-
-/// The outcome of joining the queue.
-struct Joined {
-    /// Create revision of our key.
-    revision: i64,
-    /// Whether nothing queued before us blocks us: the lock is ours.
-    free: bool,
     header: ResponseHeader,
 }
 
@@ -208,9 +200,11 @@ impl RwMutex {
         let (client, lease) = (session.client(), session.lease());
         let mut abandon = Abandon::new(&mut self.cleanup, session, &key);
         let (revision, header) = unless_expired(session, async {
-            let joined = join(session, &key, &blockers).await?;
+            let joined = join_queue(session, &key, &blockers).await?;
             abandon.revision = Some(joined.revision);
-            if joined.free {
+            // Nothing queued before us blocks us (our own key is the only
+            // blocker as old as we are): the lock is ours.
+            if joined.oldest.is_none_or(|oldest| oldest >= joined.revision) {
                 return Ok((joined.revision, joined.header));
             }
             let header = match mode {
@@ -235,13 +229,7 @@ impl RwMutex {
         let response = self.session.client().txn().when([self.owner_compare()]).and_then([Delete::new(key)]).await?;
         self.held = None;
         if !response.succeeded() {
-            return Err(session::expired(
-                self.session.lease(),
-                Some(&Error::new(
-                    ErrorKind::KeyNotFound,
-                    format!("the lock key was gone before unlock (held since revision {})", held.revision),
-                )),
-            ));
+            return Err(gone_before_unlock(&self.session, held.revision));
         }
         Ok(())
     }
@@ -264,39 +252,4 @@ impl std::fmt::Debug for RwMutex {
             .field("revision", &self.revision())
             .finish()
     }
-}
-
-/// Puts our key in the queue (or finds it there) and reads the oldest key
-/// under `blockers`, in one transaction that is safe to repeat.
-async fn join(session: &Session, key: &Bytes, blockers: &Bytes) -> Result<Joined> {
-    let lease = session.lease();
-    let oldest =
-        || TxnOp::from(Get::new(blockers.clone()).prefix().sort(SortTarget::Create, SortOrder::Ascend).limit(1));
-    let response = retrying(|| {
-        session
-            .client()
-            .txn()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::from(Put::new(key.clone(), Bytes::new()).lease(lease)), oldest()])
-            .or_else([TxnOp::from(Get::new(key.clone())), oldest()])
-    })
-    .await
-    .map_err(|e| if e.kind() == ErrorKind::LeaseNotFound { session::expired(lease, Some(&e)) } else { e })?;
-    let ops = response.op_responses()?;
-    let revision = if response.succeeded() {
-        response.header().revision()
-    } else {
-        match ops.first() {
-            Some(TxnOpResponse::Get(ours)) => ours.kvs().first().map(|kv| kv.create_revision()),
-            _ => None,
-        }
-        .ok_or_else(|| Error::protocol("rwmutex transaction: our key is neither created nor found"))?
-    };
-    let oldest = match ops.get(1) {
-        Some(TxnOpResponse::Get(oldest)) => oldest.kvs().first().map(|kv| kv.create_revision()),
-        _ => None,
-    };
-    // Our own key is the only blocker as old as we are.
-    let free = oldest.is_none_or(|oldest| oldest >= revision);
-    Ok(Joined { revision, free, header: response.header() })
 }

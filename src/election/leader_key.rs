@@ -1,7 +1,5 @@
 //! The proof of leadership a campaign hands out.
 
-use std::fmt;
-
 use crate::pb::v3electionpb::LeaderKey as RawLeaderKey;
 
 /// An elected candidate's hold on an election (the Election service's
@@ -40,30 +38,9 @@ impl LeaderKey {
         self.0.lease
     }
 
-    /// The wire message.
-    pub fn into_inner(self) -> RawLeaderKey {
-        self.0
-    }
-
     pub(crate) fn raw(&self) -> &RawLeaderKey {
         &self.0
     }
 }
 
-impl From<RawLeaderKey> for LeaderKey {
-    fn from(raw: RawLeaderKey) -> Self {
-        LeaderKey(raw)
-    }
-}
-
-impl From<LeaderKey> for RawLeaderKey {
-    fn from(leader: LeaderKey) -> Self {
-        leader.0
-    }
-}
-
-impl fmt::Debug for LeaderKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
+own_wire_type!(LeaderKey(RawLeaderKey));

@@ -1,7 +1,5 @@
 //! A stored pair, as reads, watches and elections hand it out.
 
-use std::fmt;
-
 use crate::error::{Error, Result};
 use crate::pb::mvccpb::KeyValue as RawKeyValue;
 
@@ -76,30 +74,9 @@ impl KeyValue {
     pub fn lease(&self) -> i64 {
         self.0.lease
     }
-
-    /// The wire message.
-    pub fn into_inner(self) -> RawKeyValue {
-        self.0
-    }
 }
 
-impl From<RawKeyValue> for KeyValue {
-    fn from(raw: RawKeyValue) -> Self {
-        KeyValue(raw)
-    }
-}
-
-impl From<KeyValue> for RawKeyValue {
-    fn from(kv: KeyValue) -> Self {
-        kv.0
-    }
-}
-
-impl fmt::Debug for KeyValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
+own_wire_type!(KeyValue(RawKeyValue));
 
 fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| Error::invalid_argument(format!("{what} is not UTF-8: {e}")))

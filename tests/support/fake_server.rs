@@ -3,7 +3,6 @@
 //! ones), or sends only in states that are hard to reach on demand (a
 //! stream refused under load). It counts the requests it receives, so a
 //! test can tell one attempt from a retry loop.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,14 @@
 //! What the integration tests share: a client of the test binary's shared
-//! etcd, and a key prefix of its own for each test.
+//! etcd, and a key prefix of its own for each test; in [`scratch`], what
+//! tests that start etcd themselves need; in [`ca`], certificates for TLS
+//! tests; and in [`fake_server`], a loopback HTTP/2 server for answers a
+//! real etcd does not give.
+// Each test binary uses its own part of this module.
 #![allow(dead_code)]
+
+pub mod ca;
+pub mod fake_server;
+pub mod scratch;
 
 use std::time::Duration;
 
@@ -14,6 +22,11 @@ pub async fn shared_client(test: &str) -> Result<(Client, String), Box<dyn std::
     let etcd = testkit::shared()?;
     let client = Client::new(Config::new([etcd.endpoint()]).dial_timeout(Duration::from_secs(5))).await?;
     Ok((client, testkit::unique_prefix(test)))
+}
+
+/// The kind of a call's error, `None` when it succeeded.
+pub fn kind<T>(result: Result<T, etcd_raw::Error>) -> Option<etcd_raw::ErrorKind> {
+    result.err().map(|e| e.kind())
 }
 
 /// The (major, minor) version of the etcd the tests run against.
