@@ -47,7 +47,6 @@ use crate::IntoBytes;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -56,14 +55,11 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::{prefix_end, KeyValue};
-use crate::transport::Backoff;
 use crate::watch::{Event, EventType};
 use crate::Client;
 
 /// Events the mirror reads ahead of its consumer.
 const READ_AHEAD: usize = 2;
-/// Pauses between retries after failures in a row.
-const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).jittered();
 
 impl Client {
     /// Mirrors every key under `prefix` (`""`: every key): a snapshot,
@@ -223,7 +219,7 @@ struct Syncer {
 
 impl Syncer {
     async fn run(mut self, events: mpsc::Sender<Result<MirrorEvent>>) {
-        let mut out = Out { events, failures: 0 };
+        let mut out = Out { client: self.client.clone(), events, failures: 0 };
         loop {
             let ended = match self.snapshot(&mut out).await {
                 Ok(Ok(revision)) => self.watch(revision, &mut out).await,
@@ -324,6 +320,7 @@ impl Syncer {
 
 /// The sending side, with the count of failures in a row for the backoff.
 struct Out {
+    client: Client,
     events: mpsc::Sender<Result<MirrorEvent>>,
     failures: u32,
 }
@@ -342,10 +339,9 @@ impl Out {
             self.events.send(Ok(MirrorEvent::Restarted { reason: e })).await.map_err(|_| Gone)?;
             return Ok(Next::Restart);
         }
-        // A read repeats safely; a deadline only means it took long.
-        if e.is_retryable() || e.kind() == ErrorKind::DeadlineExceeded {
-            self.failures = self.failures.saturating_add(1);
-            let pause = RETRY_BACKOFF.pause(self.failures);
+        // Reads repeat safely: the streams' rule and backoff decide.
+        self.failures = self.failures.saturating_add(1);
+        if let Some(pause) = self.client.transport.retry_pause(&e, self.failures) {
             tracing::debug!(error = %e, ?pause, "mirror: {doing} failed; retrying");
             tokio::time::sleep(pause).await;
             return Ok(Next::Retry);

@@ -44,6 +44,20 @@ const REFRESH_HOLD: Duration = Duration::from_secs(5);
 /// 50 ms doubling to 1 s.
 pub(crate) const STREAM_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
 
+impl Transport {
+    /// For a reader above the transport that keeps going until told to
+    /// stop (the mirror): after `error`, its `failures`-th failure in a row,
+    /// whether to try again, and after what pause. The rule and the backoff
+    /// are the streams' own; the call or stream that failed has already
+    /// been through every endpoint, so this only spaces out the next try.
+    pub(crate) fn retry_pause(&self, error: &Error, failures: u32) -> Option<Duration> {
+        match policy::decide(Failure::of_stream(error.clone()), Rule::STREAM) {
+            Decision::Next(_) | Decision::Refresh(_) => Some(self.shared.stream_backoff.pause(failures)),
+            Decision::Stop(_) => None,
+        }
+    }
+}
+
 /// A stream being opened: both halves.
 pub(crate) type Opening<Q, R> = Pin<Box<dyn Future<Output = Result<(Sink<Q>, Source<R>)>> + Send>>;
 /// A server-streaming call being opened: its request is sent.
