@@ -330,7 +330,11 @@ impl Member {
 
     /// The error for a process that exited while we waited for it.
     pub(crate) fn exited_error(&self, status: &str) -> TestkitError {
-        let log = self.startup_log();
+        let mut log = self.startup_log();
+        // On a full disk etcd may not even write its log: say so.
+        if let Some(note) = low_disk_note(&self.data_dir) {
+            log = format!("{log}\n{note}");
+        }
         let kind =
             if log.contains("address already in use") { TestkitErrorKind::AddrInUse } else { TestkitErrorKind::Exited };
         TestkitError::new(
@@ -386,6 +390,31 @@ fn send(pid: u32, signal: libc::c_int, name: &str) -> Result<(), TestkitError> {
         return Err(TestkitError::io(format!("send signal {signal} to member {name} (pid {pid})"), err));
     }
     Ok(())
+}
+
+/// Below this much free space etcd may fail to start: it preallocates
+/// 64 MiB for its first WAL file.
+const LOW_DISK_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A note when the disk holding `dir` (or its parent, if `dir` is gone)
+/// is nearly full.
+fn low_disk_note(dir: &Path) -> Option<String> {
+    let existing = if dir.exists() { dir } else { dir.parent()? };
+    let path = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs only writes into the zeroed struct we pass; the path is NUL-terminated.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    #[allow(clippy::useless_conversion, reason = "the fields are 32 bits on some targets")]
+    let free = u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize));
+    (free < LOW_DISK_BYTES).then(|| {
+        format!(
+            "(the disk holding {} has only {} MiB free: etcd needs more than 64 MiB to start)",
+            existing.display(),
+            free / (1024 * 1024)
+        )
+    })
 }
 
 /// The last [`TAIL_BYTES`] of `path` after `offset`, or a note that it cannot be read.
