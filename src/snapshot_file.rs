@@ -60,7 +60,7 @@ impl Client {
 ///
 /// Checksum mismatches and a missing checksum are
 /// [`Protocol`](ErrorKind::Protocol) errors; file-system failures are
-/// [`Other`](ErrorKind::Other) errors whose source is the I/O error.
+/// [`Io`](ErrorKind::Io) errors whose source is the I/O error.
 #[derive(Clone, Debug)]
 #[must_use = "a call does nothing until awaited"]
 pub struct SnapshotToFile {
@@ -261,7 +261,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 fn io_error(what: String, e: std::io::Error) -> Error {
-    Error::new(ErrorKind::Other, format!("{what}: {e}")).with_source(e)
+    Error::new(ErrorKind::Io, format!("{what}: {e}")).with_source(e)
 }
 
 /// Hashes everything but the last 32 bytes seen, which are etcd's SHA-256

@@ -126,8 +126,10 @@ async fn a_failed_save_leaves_an_existing_file_alone_and_no_part() -> TestResult
     // A directory that does not exist.
     let nowhere = scratch.dir.join("missing").join("backup.db");
     let error = client.snapshot_to_file(&nowhere).await.err().ok_or("saved")?;
-    assert_eq!(error.kind(), ErrorKind::Other, "{error}");
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
     assert!(error.message().contains("backup.db.part"), "{error}");
+    let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(source.map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound), "{error}");
 
     // And a whole one replaces the file.
     let saved = client.snapshot_to_file(&path).await?;

@@ -286,6 +286,9 @@ error_kinds! {
     /// TLS failed: handshake, certificate verification, or TLS
     /// configuration.
     Tls,
+    /// A local file operation failed (writing a snapshot to a file, say);
+    /// the [`std::io::Error`] is the error's source.
+    Io,
     /// Authentication failed for a reason other than etcd's own auth errors
     /// (any other `Unauthenticated` status).
     Unauthenticated,

@@ -166,6 +166,7 @@ const ROWS: &[Row] = {
         row(Canceled, &["etcdserver: request canceled", "etcdserver: request cancelled", "context canceled"], &[C::Cancelled, C::Unknown], MAY_HAVE_APPLIED),
         row(ClientClosed, &[], &[], REFUSED),
         row(Tls, &[], &[], REFUSED),
+        row(Io, &[], &[], REFUSED),
         row(Unauthenticated, &[], &[], REFUSED),
         row(Unimplemented, &[], &[], REFUSED),
         row(ResourceExhausted, &[], &[], REFUSED),
