@@ -106,6 +106,15 @@ async fn walk(client: &Client, local: bool) -> TourResult {
         .await?;
     println!("compare-and-swap succeeded: {}", swap.succeeded());
 
+    //    A namespace is a view of the client under a key prefix (Go's
+    //    namespace package): its keys, ranges and answers are its own.
+    let billing = client.with_namespace("tour/apps/billing/");
+    billing.put("rate", "7").await?;
+    let inside = billing.get("").prefix().await?;
+    let keys: Vec<&str> = inside.kvs().iter().filter_map(|kv| kv.key_str().ok()).collect();
+    let stored = client.get("tour/apps/billing/rate").count_only().await?.count();
+    println!("namespace tour/apps/billing/ holds {keys:?}; stored under the full key: {}", stored == 1);
+
     // 6. Watch: a stream of changes, one response per revision. It resumes
     //    by itself after a lost connection, without gaps or repeats.
     let mut watch = client.watch("tour/watched/").prefix().prev_kv().await?;
