@@ -139,8 +139,8 @@ impl Client {
     ///   answers, nested ones too), watches and `get(..).stream()` pages work
     ///   on `prefix + key`; a prefix or `from_key` range stops at the end of
     ///   the namespace, and an empty key with `prefix()` or `from_key()` is
-    ///   the whole namespace, never the keyspace above it (the key equal to
-    ///   `prefix` itself, if one exists, reads as the empty key);
+    ///   the whole namespace, never the keyspace above it (as in Go, the key
+    ///   equal to `prefix` itself is not in the view: it could not write it);
     /// - lock and election names are under the prefix, and the lock keys and
     ///   leader keys answered are without it (give them back to the same
     ///   view);
@@ -150,9 +150,11 @@ impl Client {
     ///   [`sync_prefix`](Self::sync_prefix) given the view work inside it.
     ///
     /// A key in an answer that is not under the prefix (which a request in
-    /// the namespace cannot reach) is handed out whole. Leases, cluster,
-    /// maintenance and auth calls have no keys and are the same as on this
-    /// client.
+    /// the namespace cannot reach) is handed out whole. Leases, cluster and
+    /// maintenance calls have no keys and are the same as on this client;
+    /// auth role permissions name keys of the whole keyspace and are not
+    /// prefixed (as in Go), nor is anything sent through
+    /// [`raw_channel`](Self::raw_channel).
     ///
     /// ```no_run
     /// # async fn demo(client: etcd_raw::Client) -> Result<(), etcd_raw::Error> {
@@ -178,7 +180,8 @@ impl Client {
     }
 
     /// A channel for the raw generated stubs in [`crate::pb`], over this
-    /// client's connections, deadlines and metadata.
+    /// client's connections, deadlines and metadata. Requests on it are sent
+    /// as written: a [namespace](Self::with_namespace) does not apply.
     pub fn raw_channel(&self) -> RawChannel {
         RawChannel { transport: self.transport.clone() }
     }

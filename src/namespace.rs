@@ -9,7 +9,10 @@
 //! - a single key stays a single key, and an empty one is refused as it is
 //!   without a namespace;
 //! - a prefix of `key` is the prefix of `namespace + key`; an empty key
-//!   with a prefix is the whole namespace (`[namespace, prefix_end(namespace))`);
+//!   with a prefix (or from a key) is the whole namespace,
+//!   `[namespace + "\0", prefix_end(namespace))`: as in Go, the key equal to
+//!   the namespace itself is outside it, since the view cannot write it
+//!   (an empty key is refused);
 //! - from a key (etcd's range end `\0`) stops at the end of the namespace,
 //!   never the keyspace above it;
 //! - any other range end `end` becomes `namespace + end`.
@@ -72,7 +75,7 @@ impl Namespace {
 
     fn resolve(&self, range: &RangeEnd, key: Bytes) -> Result<(Bytes, Bytes)> {
         const KEYSPACE_END: &[u8] = &[0];
-        let whole = || (self.0.clone(), Bytes::from(prefix_end(&self.0)));
+        let whole = || (self.key(Bytes::from_static(&[0])), Bytes::from(prefix_end(&self.0)));
         Ok(match range {
             RangeEnd::Prefix if key.is_empty() => whole(),
             RangeEnd::FromKey if key.is_empty() => whole(),

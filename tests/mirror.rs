@@ -342,3 +342,24 @@ async fn an_error_no_retry_gets_past_is_yielded_once_and_ends_the_mirror() -> Te
     assert!(mirror.next_event().await.is_none(), "the mirror goes on after its error");
     Ok(())
 }
+
+#[tokio::test]
+async fn closing_the_client_ends_the_mirror_with_client_closed() -> TestResult {
+    let etcd = Etcd::start()?;
+    let client = Client::connect([etcd.endpoint()]).await?;
+    client.put("closing/a", "1").await?;
+    let mut mirror = client.sync_prefix("closing/");
+    let mut seen = Seen::default();
+    while seen.synced.is_none() {
+        seen.take(next(&mut mirror).await?)?;
+    }
+    // Closed while the mirror watches: it says why once, then ends.
+    client.close();
+    let error = match tokio::time::timeout(Duration::from_secs(10), mirror.next_event()).await? {
+        Some(Err(e)) => e,
+        other => return Err(format!("expected ClientClosed, got {other:?}").into()),
+    };
+    assert_eq!(error.kind(), ErrorKind::ClientClosed, "{error}");
+    assert!(mirror.next_event().await.is_none(), "the mirror goes on after the client closed");
+    Ok(())
+}

@@ -399,15 +399,22 @@ const LOW_DISK_BYTES: u64 = 256 * 1024 * 1024;
 /// A note when the disk holding `dir` (or its parent, if `dir` is gone)
 /// is nearly full.
 fn low_disk_note(dir: &Path) -> Option<String> {
-    let existing = if dir.exists() { dir } else { dir.parent()? };
+    let existing = match dir.parent() {
+        _ if dir.exists() => dir,
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        // A relative directory's parent is the working directory.
+        _ => Path::new("."),
+    };
     let path = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: statvfs only writes into the zeroed struct we pass; the path is NUL-terminated.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
         return None;
     }
+    // Some file systems leave the fragment size at 0; the block size is the unit then.
+    let unit = if stat.f_frsize > 0 { stat.f_frsize } else { stat.f_bsize };
     #[allow(clippy::useless_conversion, reason = "the fields are 32 bits on some targets")]
-    let free = u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize));
+    let free = u64::from(stat.f_bavail).saturating_mul(u64::from(unit));
     (free < LOW_DISK_BYTES).then(|| {
         format!(
             "(the disk holding {} has only {} MiB free: etcd needs more than 64 MiB to start)",

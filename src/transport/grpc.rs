@@ -110,23 +110,32 @@ pub(crate) fn timeout_header(timeout: Duration) -> HeaderValue {
     let millis = timeout.as_millis();
     // Calls with one timeout mostly send one value: reuse its header (the
     // formatting and its allocation were a tenth of a put's header cost).
-    LAST_TIMEOUT.with(|last| {
+    let cached = LAST_TIMEOUT.try_with(|last| {
         let mut last = last.borrow_mut();
-        if let Some((cached, value)) = last.as_ref() {
-            if *cached == millis {
-                return value.clone();
+        match last.as_ref() {
+            Some((cached, value)) if *cached == millis => value.clone(),
+            _ => {
+                let value = format_timeout(timeout);
+                *last = Some((millis, value.clone()));
+                value
             }
         }
-        let text = if millis < 100_000_000 {
-            format!("{}m", millis.max(1))
-        } else {
-            format!("{}S", timeout.as_secs().min(99_999_999))
-        };
-        // Digits and one ASCII letter always make a valid header value.
-        let value = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"));
-        *last = Some((millis, value.clone()));
-        value
-    })
+    });
+    // Only while the thread's locals are being torn down is there no cache.
+    cached.unwrap_or_else(|_| format_timeout(timeout))
+}
+
+/// `timeout` in the `grpc-timeout` form: milliseconds, or seconds when
+/// milliseconds take more than 8 digits.
+fn format_timeout(timeout: Duration) -> HeaderValue {
+    let millis = timeout.as_millis();
+    let text = if millis < 100_000_000 {
+        format!("{}m", millis.max(1))
+    } else {
+        format!("{}S", timeout.as_secs().min(99_999_999))
+    };
+    // Digits and one ASCII letter always make a valid header value.
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("99999999S"))
 }
 
 thread_local! {

@@ -47,14 +47,18 @@ pub(crate) const STREAM_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50
 impl Transport {
     /// For a reader above the transport that keeps going until told to
     /// stop (the mirror): after `error`, its `failures`-th failure in a row,
-    /// whether to try again, and after what pause. The rule and the backoff
-    /// are the streams' own; the call or stream that failed has already
-    /// been through every endpoint, so this only spaces out the next try.
+    /// whether to try again, and after what pause. The call or stream that
+    /// failed has been through every endpoint already, so only what a
+    /// member may answer differently later is worth another try: what the
+    /// error table calls retryable, and a deadline. Nothing is after the
+    /// client is closed. The pause is the streams' backoff, jittered so
+    /// that many readers do not retry in step.
     pub(crate) fn retry_pause(&self, error: &Error, failures: u32) -> Option<Duration> {
-        match policy::decide(Failure::of_stream(error.clone()), Rule::STREAM) {
-            Decision::Next(_) | Decision::Refresh(_) => Some(self.shared.stream_backoff.pause(failures)),
-            Decision::Stop(_) => None,
+        if self.is_closed() {
+            return None;
         }
+        let again = error.is_retryable() || error.kind() == ErrorKind::DeadlineExceeded;
+        again.then(|| self.shared.stream_backoff.jittered().pause(failures))
     }
 }
 
