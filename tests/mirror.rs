@@ -334,12 +334,17 @@ async fn an_error_no_retry_gets_past_is_yielded_once_and_ends_the_mirror() -> Te
     support::enable_auth_with_alice(&etcd.endpoint()).await?;
     let alice = Client::new(Config::new([etcd.endpoint()]).auth("alice", "alice-pw")).await?;
     let mut mirror = alice.sync_prefix("other/");
+    ends_with(&mut mirror, ErrorKind::PermissionDenied).await
+}
+
+/// The mirror's next event is an error of `kind` (within 10 s), and then it ends.
+async fn ends_with(mirror: &mut Mirror, kind: ErrorKind) -> TestResult {
     let error = match tokio::time::timeout(Duration::from_secs(10), mirror.next_event()).await? {
         Some(Err(e)) => e,
-        other => return Err(format!("expected PermissionDenied, got {other:?}").into()),
+        other => return Err(format!("expected {kind:?}, got {other:?}").into()),
     };
-    assert_eq!(error.kind(), ErrorKind::PermissionDenied, "{error}");
-    assert!(mirror.next_event().await.is_none(), "the mirror goes on after its error");
+    assert_eq!(error.kind(), kind, "{error}");
+    assert!(mirror.next_event().await.is_none(), "the mirror goes on after {error}");
     Ok(())
 }
 
@@ -355,11 +360,5 @@ async fn closing_the_client_ends_the_mirror_with_client_closed() -> TestResult {
     }
     // Closed while the mirror watches: it says why once, then ends.
     client.close();
-    let error = match tokio::time::timeout(Duration::from_secs(10), mirror.next_event()).await? {
-        Some(Err(e)) => e,
-        other => return Err(format!("expected ClientClosed, got {other:?}").into()),
-    };
-    assert_eq!(error.kind(), ErrorKind::ClientClosed, "{error}");
-    assert!(mirror.next_event().await.is_none(), "the mirror goes on after the client closed");
-    Ok(())
+    ends_with(&mut mirror, ErrorKind::ClientClosed).await
 }
