@@ -86,14 +86,24 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Every key of the key space, made once before the timed phase (as the
-/// other drivers do): `bench/` and the number, zero-padded to the key
-/// size. A `Bytes` key goes into a request without a copy.
-fn keys(space: u64, size: usize) -> Vec<bytes::Bytes> {
-    let digits = size.saturating_sub("bench/".len()).max(1);
-    (0..space).map(|i| bytes::Bytes::from(format!("bench/{i:0digits$}"))).collect()
+/// Key number `i` of the key space: `bench/` and the number, zero-padded
+/// to the key size. Written by hand: `format!` with padding cost more
+/// than the client's own work on a request, and a table of every key
+/// would cost memory.
+fn key(i: u64, size: usize) -> Vec<u8> {
+    const PREFIX: &[u8] = b"bench/";
+    let digits = std::iter::successors(Some(i), |n| (*n >= 10).then_some(n / 10)).count();
+    let width = size.saturating_sub(PREFIX.len()).max(digits);
+    let mut key = Vec::with_capacity(PREFIX.len() + width);
+    key.extend_from_slice(PREFIX);
+    key.resize(PREFIX.len() + width, b'0');
+    let mut rest = i;
+    for slot in key.iter_mut().rev().take(digits) {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    key
 }
-
 /// A small xorshift generator: uniform enough for key choice, no crate.
 struct Rng(u64);
 
@@ -130,11 +140,10 @@ struct Outcome {
 
 async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
     let value = bytes_of(args.val_size);
-    let keys = std::sync::Arc::new(keys(args.key_space, args.key_size));
     if args.workload == Workload::Get {
         // Untimed: every key of the key space exists before reads start.
-        for key in keys.iter() {
-            if let Err(e) = clients[0].put(key.clone(), value.clone()).await {
+        for i in 0..args.key_space {
+            if let Err(e) = clients[0].put(key(i, args.key_size), value.clone()).await {
                 eprintln!("populate failed: {e}");
             }
         }
@@ -149,14 +158,15 @@ async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
     for w in 0..args.clients {
         let client = clients[w % clients.len()].clone();
         let count = per_worker + u64::from((w as u64) < extra);
-        let (workload, key_space, serializable) = (args.workload, args.key_space, args.serializable);
-        let (value, keys) = (value.clone(), keys.clone());
+        let (workload, key_size, key_space, serializable) =
+            (args.workload, args.key_size, args.key_space, args.serializable);
+        let value = value.clone();
         workers.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
             let mut latencies = Vec::with_capacity(count as usize);
             let mut errors = 0u64;
             for _ in 0..count {
-                let k = keys[rng.below(key_space) as usize].clone();
+                let k = key(rng.below(key_space), key_size);
                 let sent = Instant::now();
                 let result = match workload {
                     Workload::Put => client.put(k, value.clone()).await.map(drop),
