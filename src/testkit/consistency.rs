@@ -13,6 +13,8 @@ use crate::{Client, Config};
 
 /// How long a member that has not applied the compared revision yet is waited for.
 const CATCH_UP: Duration = Duration::from_secs(10);
+/// How long one try of the newest revision's read may take before the next member is asked.
+const READ_TRY: Duration = Duration::from_secs(2);
 
 /// One member whose key-value hash differs from the majority's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,15 +49,17 @@ impl Cluster {
         let client = Client::new(Config::new(urls.clone()).dial_timeout(Duration::from_secs(2)))
             .await
             .map_err(|e| failed(format!("connect to {urls:?}"), e))?;
-        // A linearizable read: every committed revision is at or below this one.
-        let revision = client
-            .get("")
-            .prefix()
-            .count_only()
-            .await
-            .map_err(|e| failed("read the newest revision", e))?
-            .header()
-            .revision();
+        // A linearizable read: every committed revision is at or below this one. Right
+        // after a fault heals, a member may hold reads through an election (a 3.4 member
+        // back from a partition forces one): short tries, each on the next member.
+        let give_up = Instant::now() + CATCH_UP;
+        let revision = loop {
+            match client.get("").prefix().count_only().timeout(READ_TRY).await {
+                Ok(response) => break response.header().revision(),
+                Err(_) if Instant::now() < give_up => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => return Err(failed("read the newest revision", e)),
+            }
+        };
         let mut hashes = Vec::with_capacity(running.len());
         for member in running {
             let give_up = Instant::now() + CATCH_UP;
