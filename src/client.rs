@@ -94,6 +94,10 @@ impl Client {
     /// members, now (Go's `Sync`; [`Config::auto_sync_interval`] does it
     /// periodically). Members that joined are added, members removed are
     /// no longer used, learners are left out.
+    ///
+    /// The list is asked for linearizably. etcd 3.4 has no such option and
+    /// answers from the asked member's own view, which can trail a member
+    /// change by a moment; sync again to see it there.
     pub async fn sync(&self) -> Result<()> {
         self.transport.sync_endpoints().await
     }

@@ -89,6 +89,8 @@ struct Shared {
     /// Pauses between a unary call's rounds, and before a stream reopens.
     round_backoff: Backoff,
     stream_backoff: Backoff,
+    /// Keeps an older sync's answer from undoing a newer one's.
+    syncs: sync::SyncOrder,
 }
 
 impl Transport {
@@ -131,6 +133,7 @@ impl Transport {
                 stream_backoff: config
                     .backoff
                     .map_or(stream_core::STREAM_BACKOFF, |(first, max)| Backoff::new(first, max)),
+                syncs: sync::SyncOrder::default(),
             }),
         };
         transport.first_connection().await?;

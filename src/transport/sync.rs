@@ -4,7 +4,8 @@
 //! left out, since they serve only serializable reads. Endpoints the user
 //! gave that no member advertises (a load balancer, a proxy) are kept.
 
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::endpoint::Endpoint;
@@ -23,6 +24,7 @@ impl Transport {
     /// members. An empty or unusable list (no URL this client can dial)
     /// changes nothing.
     pub(crate) async fn sync_endpoints(&self) -> Result<()> {
+        let ticket = self.shared.syncs.start();
         // Linearizable, as Go's client asks: a member's own view can be stale
         // and would bring back members already removed.
         let list: MemberListResponse =
@@ -33,8 +35,36 @@ impl Transport {
         if wanted.is_empty() {
             return Ok(());
         }
-        self.follow_members(&wanted);
+        self.shared.syncs.apply_if_newest(ticket, || self.follow_members(&wanted));
         Ok(())
+    }
+}
+
+/// Orders syncs by when they asked. The auto-sync loop and a caller's
+/// `sync()` can overlap; without this, an answer asked for before a member
+/// was removed could land after the answer that left it out, and bring the
+/// member back.
+#[derive(Default)]
+pub(super) struct SyncOrder {
+    started: AtomicU64,
+    /// The ticket of the last list applied.
+    applied: Mutex<u64>,
+}
+
+impl SyncOrder {
+    fn start(&self) -> u64 {
+        self.started.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Runs `apply` unless a sync that asked later has applied already.
+    fn apply_if_newest(&self, ticket: u64, apply: impl FnOnce()) {
+        // A poisoned lock only means an earlier apply panicked; the ticket
+        // it guards is still a plain number.
+        let mut applied = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ticket > *applied {
+            *applied = ticket;
+            apply();
+        }
     }
 }
 
@@ -75,6 +105,19 @@ mod tests {
             client_ur_ls: urls.iter().map(|u| u.to_string()).collect(),
             is_learner,
         }
+    }
+
+    #[test]
+    fn an_older_answer_never_overrides_a_newer_one() {
+        let order = SyncOrder::default();
+        let (first, second) = (order.start(), order.start());
+        let mut applied = Vec::new();
+        order.apply_if_newest(second, || applied.push(second));
+        order.apply_if_newest(first, || applied.push(first));
+        assert_eq!(applied, [second]);
+        let third = order.start();
+        order.apply_if_newest(third, || applied.push(third));
+        assert_eq!(applied, [second, third]);
     }
 
     #[test]
