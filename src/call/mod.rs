@@ -53,6 +53,14 @@ impl<T> ResponseFuture<T> {
     pub(crate) fn new(future: impl Future<Output = Result<T>> + Send + 'static) -> Self {
         ResponseFuture { inner: Box::pin(future) }
     }
+
+    /// A call refused before it was sent (a bad argument): it yields `error`.
+    pub(crate) fn failed(error: crate::Error) -> Self
+    where
+        T: Send + 'static,
+    {
+        ResponseFuture::new(std::future::ready(Err(error)))
+    }
 }
 
 impl<T> Future for ResponseFuture<T> {

@@ -69,9 +69,13 @@ impl IntoFuture for Delete<Client> {
     fn into_future(self) -> Self::IntoFuture {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        let request = unbound.into_request(&client.namespace);
+        let request = match unbound.into_request(&client.namespace) {
+            Ok(request) => request,
+            // Refused before anything is sent; the future only reports it.
+            Err(e) => return ResponseFuture::failed(e),
+        };
         ResponseFuture::new(async move {
-            let response: DeleteRangeResponse = client.transport.unary(&rpc::DELETE_RANGE, &request?, timeout).await?;
+            let response: DeleteRangeResponse = client.transport.unary(&rpc::DELETE_RANGE, &request, timeout).await?;
             Ok(DeleteResponse::from(client.namespace.strip(response)))
         })
     }

@@ -156,9 +156,13 @@ impl IntoFuture for Get<Client> {
     fn into_future(self) -> Self::IntoFuture {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        let request = unbound.into_request(&client.namespace);
+        let request = match unbound.into_request(&client.namespace) {
+            Ok(request) => request,
+            // Refused before anything is sent; the future only reports it.
+            Err(e) => return ResponseFuture::failed(e),
+        };
         ResponseFuture::new(async move {
-            let response: RangeResponse = client.transport.unary(&rpc::RANGE, &request?, timeout).await?;
+            let response: RangeResponse = client.transport.unary(&rpc::RANGE, &request, timeout).await?;
             Ok(GetResponse::from(client.namespace.strip(response)))
         })
     }

@@ -81,9 +81,14 @@ impl IntoFuture for Put<Client> {
 
     fn into_future(self) -> Self::IntoFuture {
         let Put { request, options, client } = self;
-        let request = Put { request, options, client: () }.into_request(&client.namespace);
+        let unbound = Put { request, options, client: () };
+        let request = match unbound.into_request(&client.namespace) {
+            Ok(request) => request,
+            // Refused before anything is sent; the future only reports it.
+            Err(e) => return ResponseFuture::failed(e),
+        };
         ResponseFuture::new(async move {
-            let response: RawPutResponse = client.transport.unary(&rpc::PUT, &request?, options.timeout).await?;
+            let response: RawPutResponse = client.transport.unary(&rpc::PUT, &request, options.timeout).await?;
             Ok(PutResponse::from(client.namespace.strip(response)))
         })
     }

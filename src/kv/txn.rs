@@ -107,9 +107,13 @@ impl IntoFuture for Txn<Client> {
     fn into_future(self) -> Self::IntoFuture {
         let timeout = self.options.timeout;
         let (unbound, client) = self.unbind();
-        let request = unbound.into_request(&client.namespace);
+        let request = match unbound.into_request(&client.namespace) {
+            Ok(request) => request,
+            // Refused before anything is sent; the future only reports it.
+            Err(e) => return ResponseFuture::failed(e),
+        };
         ResponseFuture::new(async move {
-            let response: RawTxnResponse = client.transport.unary(&rpc::TXN, &request?, timeout).await?;
+            let response: RawTxnResponse = client.transport.unary(&rpc::TXN, &request, timeout).await?;
             Ok(TxnResponse(client.namespace.strip(response)))
         })
     }

@@ -19,6 +19,7 @@ pub(crate) mod deadline_stream;
 pub(crate) mod endpoint;
 mod endpoints;
 pub(crate) mod grpc;
+mod headers;
 mod health;
 mod policy;
 mod raw;
@@ -34,9 +35,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderName, CONTENT_TYPE, TE, USER_AGENT};
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use http::{HeaderValue, Method, Request, Uri};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -44,6 +44,7 @@ use auth::TokenState;
 pub(crate) use backoff::Backoff;
 use connection::{Connection, ConnectionSettings};
 use endpoint::Endpoint;
+use headers::HeaderTemplates;
 use health::Reason;
 pub use raw::{RawBody, RawChannel};
 pub(crate) use slots::EndpointId;
@@ -51,7 +52,6 @@ use slots::{Slot, Slots};
 use tls::Tls;
 
 /// etcd's metadata key for the auth token.
-const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 
 /// Shared by every clone of a [`crate::Client`].
 #[derive(Clone)]
@@ -70,11 +70,8 @@ struct Shared {
     request_timeout: Duration,
     max_send: usize,
     max_recv: usize,
-    /// Sent with every request: content type, user agent.
-    base_headers: HeaderMap,
-    /// The same with `hasleader`: copied whole, as inserting one header
-    /// costs more than copying it.
-    leader_headers: HeaderMap,
+    /// What every request's headers start from.
+    headers: HeaderTemplates,
     /// The config's `require_leader`; see [`rpc::asks_for_leader`].
     require_leader: bool,
     tls: Option<Tls>,
@@ -100,12 +97,6 @@ impl Transport {
     pub(crate) async fn connect(config: &Config) -> Result<Transport> {
         let endpoints = config.validate()?;
         let tls = tls_setup(config)?;
-        let mut base_headers = HeaderMap::new();
-        base_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        base_headers.insert(TE, HeaderValue::from_static("trailers"));
-        base_headers.insert(USER_AGENT, HeaderValue::from_static(concat!("etcd-raw/", env!("CARGO_PKG_VERSION"))));
-        let mut leader_headers = base_headers.clone();
-        leader_headers.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
         let transport = Transport {
             shared: Arc::new(Shared {
                 slots: Slots::new(endpoints.into_iter().map(Slot::new).collect()),
@@ -121,8 +112,7 @@ impl Transport {
                 request_timeout: config.request_timeout,
                 max_send: grpc::send_limit(config.max_send_msg_size),
                 max_recv: config.max_recv_msg_size,
-                base_headers,
-                leader_headers,
+                headers: HeaderTemplates::new(config.credentials.is_some()),
                 require_leader: config.require_leader,
                 tls,
                 auth: config.credentials.clone().map(TokenState::new),
@@ -319,6 +309,15 @@ impl Transport {
         self.connection_within(index, wait).await
     }
 
+    /// The live connection to endpoint `index`, if there is one and the
+    /// client is open.
+    fn live_connection(&self, index: usize) -> Option<Connection> {
+        if self.is_closed() {
+            return None;
+        }
+        self.shared.slots[index].live()
+    }
+
     /// The live connection to endpoint `index`. Without one, starts a dial
     /// in the background and waits for it at most `wait`: the dial goes on
     /// if the caller moves on to another endpoint.
@@ -437,14 +436,7 @@ impl Transport {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.version_mut() = http::Version::HTTP_2;
-        let headers = request.headers_mut();
-        headers.clone_from(if asks_for_leader { &self.shared.leader_headers } else { &self.shared.base_headers });
-        if let Some(timeout) = timeout {
-            headers.insert(grpc::GRPC_TIMEOUT, grpc::timeout_header(timeout));
-        }
-        if let Some(token) = token {
-            headers.insert(TOKEN_HEADER, token.clone());
-        }
+        *request.headers_mut() = self.shared.headers.fill(asks_for_leader, timeout, token);
         Ok(request)
     }
 

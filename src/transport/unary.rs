@@ -3,13 +3,15 @@
 //! go to the next endpoint; once it may have, only repeatable RPCs are sent
 //! again, and a write's failure says its outcome is unknown.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::connection::Connection;
@@ -66,27 +68,35 @@ pub(super) fn secret(path: &str) -> bool {
 impl Transport {
     /// Sends `request` and returns the decoded response, within `timeout`
     /// (the client's request timeout when `None`).
-    pub(crate) async fn unary<Q, R>(&self, rpc: &'static Rpc, request: &Q, timeout: Option<Duration>) -> Result<R>
+    ///
+    /// Not an `async fn`: the call's future is returned as it is, without
+    /// one more layer around it to build, move and box.
+    pub(crate) fn unary<'a, Q, R>(
+        &'a self,
+        rpc: &'static Rpc,
+        request: &'a Q,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<R>> + Send + 'a
     where
-        Q: prost::Message + std::fmt::Debug,
-        R: prost::Message + Default + std::fmt::Debug,
+        Q: prost::Message + std::fmt::Debug + Sync,
+        R: prost::Message + Default + std::fmt::Debug + Send + 'a,
     {
-        self.call(rpc, request, timeout, Target::Any, true).await
+        self.call(rpc, request, timeout, Target::Any, true)
     }
 
     /// Like [`unary`](Self::unary), to endpoint `index` only.
-    pub(crate) async fn unary_on<Q, R>(
-        &self,
+    pub(crate) fn unary_on<'a, Q, R>(
+        &'a self,
         endpoint: EndpointId,
         rpc: &'static Rpc,
-        request: &Q,
+        request: &'a Q,
         timeout: Option<Duration>,
-    ) -> Result<R>
+    ) -> impl Future<Output = Result<R>> + Send + 'a
     where
-        Q: prost::Message + std::fmt::Debug,
-        R: prost::Message + Default + std::fmt::Debug,
+        Q: prost::Message + std::fmt::Debug + Sync,
+        R: prost::Message + Default + std::fmt::Debug + Send + 'a,
     {
-        self.call(rpc, request, timeout, Target::One(endpoint.0), true).await
+        self.call(rpc, request, timeout, Target::One(endpoint.0), true)
     }
 
     /// One call: attempts on `target` until one succeeds, the retry rule
@@ -118,7 +128,6 @@ impl Transport {
         let tries = AtomicU32::new(0);
         // The endpoint of the attempt in flight: the one to blame at the deadline.
         let at = AtomicUsize::new(usize::MAX);
-        let attempts = self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, (&sent, &tries, &at));
         // A deadline already passed sends nothing and dials nothing (Go
         // checks its context first too); a timer would poll the attempt,
         // and so send it, before noticing.
@@ -127,9 +136,21 @@ impl Transport {
         } else if deadline <= Instant::now() {
             Err(expired(rpc, timeout))
         } else {
-            match tokio::time::timeout_at(deadline, attempts.instrument(span.clone())).await {
+            // Built in place and raced against the deadline here, rather
+            // than wrapped in `timeout_at` and `instrument`: each wrapper
+            // moved the whole attempt future once more.
+            let mut attempts =
+                pin!(self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, (&sent, &tries, &at)));
+            let mut timer = pin!(tokio::time::sleep_until(deadline));
+            let raced = std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = span.in_scope(|| attempts.as_mut().poll(cx)) {
+                    return Poll::Ready(Ok(result));
+                }
+                timer.as_mut().poll(cx).map(Err)
+            });
+            match raced.await {
                 Ok(result) => result,
-                Err(_) => {
+                Err(()) => {
                     let mut err = expired(rpc, timeout);
                     let index = at.load(Ordering::Relaxed);
                     if index < self.shared.slots.len() {
@@ -203,10 +224,20 @@ impl Transport {
                 let token = if with_token { self.token() } else { None };
                 tries.fetch_add(1, Ordering::Relaxed);
                 at.store(index, Ordering::Relaxed);
-                let failure = match self.connection_within(index, wait).await {
+                // Both awaits are boxed so that their states do not add to
+                // every call's future: kept small, that future is allocated
+                // from malloc's per-thread cache instead of its slow path
+                // (which cost more than these two allocations). A live
+                // connection, the common case, needs no future at all.
+                let connection = match self.live_connection(index) {
+                    Some(live) => Ok(live),
+                    None => Box::pin(self.connection_within(index, wait)).await,
+                };
+                let failure = match connection {
                     Ok(connection) => {
                         let token_value = token.as_ref().and_then(|t| t.value.as_ref());
-                        match self.attempt(index, &connection, rpc, body.clone(), deadline, token_value, sent).await {
+                        let attempt = self.attempt(index, &connection, rpc, body.clone(), deadline, token_value, sent);
+                        match Box::pin(attempt).await {
                             Ok(response) => {
                                 if self.is_down(index) {
                                     self.mark_up(index);
@@ -238,7 +269,8 @@ impl Transport {
                     Decision::Refresh(e) if with_token && !refreshed && self.shared.auth.is_some() => {
                         refreshed = true;
                         tracing::debug!(endpoint = self.endpoint_name(index), error = %e, "token refused; refreshing it");
-                        self.refresh_token(token.map_or(0, |t| t.generation)).await?;
+                        // Rare; boxed for the same reason as the attempt.
+                        Box::pin(self.refresh_token(token.map_or(0, |t| t.generation))).await?;
                         // The same endpoint again, with the new token.
                         continue;
                     }
@@ -266,7 +298,7 @@ impl Transport {
             if later(Instant::now(), pause) >= deadline {
                 return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")));
             }
-            tokio::time::sleep(pause).await;
+            Box::pin(tokio::time::sleep(pause)).await;
         }
     }
 
@@ -332,6 +364,10 @@ impl Transport {
         // The message goes with end-of-stream set: one DATA frame, no empty
         // trailing frame.
         stream.send_data(body, true).map_err(|e| Failure::MaybeSent(h2_error(e, endpoint)))?;
+        // Neither is needed to read the answer (the response future keeps
+        // the stream open); dropped now, they are not carried in the
+        // future while it waits.
+        drop((stream, send));
         let response = response.await.map_err(|e| classify(e, endpoint, deadline))?;
         read_response(response, self.shared.max_recv, endpoint, deadline).await
     }
@@ -347,20 +383,7 @@ async fn read_response<R>(
 where
     R: prost::Message + Default,
 {
-    let (head, mut body) = response.into_parts();
-    if head.status != http::StatusCode::OK {
-        return Err(Failure::MaybeSent(grpc::http_status_error(head.status).with_endpoint(endpoint)));
-    }
-    // Whatever else answered (a web server, a proxy's error page), it was
-    // not gRPC: its body and status cannot be trusted.
-    grpc::check_content_type(&head.headers, endpoint).map_err(Failure::MaybeSent)?;
-    // A trailers-only response carries its status in the headers.
-    if let Some(status) = grpc::status(&head.headers) {
-        return Err(match status {
-            Err(e) => Failure::Status(e.with_endpoint(endpoint)),
-            Ok(()) => Failure::MaybeSent(Error::protocol("response without a message")),
-        });
-    }
+    let mut body = check_head(response, endpoint)?;
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     while let Some(chunk) = body.data().await {
@@ -423,6 +446,29 @@ where
         }
     };
     grpc::decode(frame).map_err(|e| Failure::MaybeSent(e.with_endpoint(endpoint)))
+}
+
+/// Checks a unary response's headers and returns its body. A function of
+/// its own so that the headers are gone before the body is awaited.
+fn check_head(response: http::Response<h2::RecvStream>, endpoint: &str) -> Result<h2::RecvStream, Failure> {
+    let (head, body) = response.into_parts();
+    if head.status != http::StatusCode::OK {
+        return Err(Failure::MaybeSent(grpc::http_status_error(head.status).with_endpoint(endpoint)));
+    }
+    // Whatever else answered (a web server, a proxy's error page), it was
+    // not gRPC: its body and status cannot be trusted.
+    grpc::check_content_type(&head.headers, endpoint).map_err(Failure::MaybeSent)?;
+    // A trailers-only response carries its status in the headers, beside
+    // the content type.
+    if head.headers.len() > 1 {
+        if let Some(status) = grpc::status(&head.headers) {
+            return Err(match status {
+                Err(e) => Failure::Status(e.with_endpoint(endpoint)),
+                Ok(()) => Failure::MaybeSent(Error::protocol("response without a message")),
+            });
+        }
+    }
+    Ok(body)
 }
 
 /// How early a server may reset a call for its deadline, against our clock.
