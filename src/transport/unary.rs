@@ -345,7 +345,11 @@ impl Transport {
     {
         let endpoint = self.endpoint_name(index);
         let _active = connection.track();
-        let mut send = connection.send.clone().ready().await.map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
+        // A fresh handle has no stream of its own waiting to open, so
+        // `ready()` would only repeat the checks `send_request` makes (a
+        // failed connection, stream ids left) under one more lock. Over
+        // the server's stream limit, h2 queues the stream until one ends.
+        let mut send = connection.send.clone();
         // Waiting for the connection may have used up the deadline: then
         // the request stays here, and the caller's timer ends the call.
         let remaining = deadline.saturating_duration_since(Instant::now());
