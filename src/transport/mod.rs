@@ -51,8 +51,6 @@ pub(crate) use slots::EndpointId;
 use slots::{Slot, Slots};
 use tls::Tls;
 
-/// etcd's metadata key for the auth token.
-
 /// Shared by every clone of a [`crate::Client`].
 #[derive(Clone)]
 pub(crate) struct Transport {
