@@ -8,6 +8,7 @@ use std::fs::File;
 use std::future::IntoFuture;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::call::ResponseFuture;
@@ -52,7 +53,9 @@ impl Client {
 /// - Nothing ever appears under `path` unless the whole snapshot arrived
 ///   and its checksum matched. On any failure, and when the future is
 ///   dropped, `<path>.part` is removed; an existing file at `path` is left
-///   as it was.
+///   as it was. (A future dropped in the instant of its rename, such as by
+///   a deadline passing then, may still have put the complete, checked
+///   snapshot in place; a dropped save never touches a later save's file.)
 /// - The snapshot is one member's database at one moment: choose that
 ///   member with [`endpoint`](SnapshotToFile::endpoint), else the client
 ///   picks one. A member lost mid-transfer fails the call (with its error,
@@ -188,7 +191,18 @@ struct PartFile {
     part: PathBuf,
     /// `None` while a write has it on the blocking pool.
     file: Option<File>,
-    committed: bool,
+    /// Shared with the commit's blocking task, which can outlive a save
+    /// that was dropped (a deadline that passed during the commit).
+    state: Arc<Mutex<PartState>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartState {
+    Writing,
+    Committed,
+    /// The save was dropped: its part file is gone, and the name may
+    /// already belong to a newer save's part, which must not be renamed.
+    Abandoned,
 }
 
 impl PartFile {
@@ -201,7 +215,7 @@ impl PartFile {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&part).map_err(|e| io_error(format!("could not create {}", part.display()), e))?;
-        Ok(PartFile { part, file: Some(file), committed: false })
+        Ok(PartFile { part, file: Some(file), state: Arc::new(Mutex::new(PartState::Writing)) })
     }
 
     /// Appends `bytes` off the async threads; returns the buffer, emptied.
@@ -220,24 +234,8 @@ impl PartFile {
     /// Syncs the file, renames it to `path` and syncs the directory.
     async fn commit(&mut self, path: &Path) -> Result<()> {
         let file = self.take_file()?;
-        let (part, path) = (self.part.clone(), path.to_path_buf());
-        blocking(move || -> Result<()> {
-            file.sync_all().map_err(|e| io_error(format!("could not sync {}", part.display()), e))?;
-            drop(file);
-            std::fs::rename(&part, &path)
-                .map_err(|e| io_error(format!("could not rename {} to {}", part.display(), path.display()), e))?;
-            // The rename itself lasts once the directory is synced.
-            #[cfg(unix)]
-            if let Some(dir) = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) {
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| io_error(format!("could not sync {}", dir.display()), e))?;
-            }
-            Ok(())
-        })
-        .await??;
-        self.committed = true;
-        Ok(())
+        let (part, path, state) = (self.part.clone(), path.to_path_buf(), self.state.clone());
+        blocking(move || finish(file, &part, &path, &state)).await?
     }
 
     fn take_file(&mut self) -> Result<File> {
@@ -245,9 +243,42 @@ impl PartFile {
     }
 }
 
+/// The commit's blocking half. The rename happens under the state's lock,
+/// and only while the save is still wanted: a task left running by a
+/// dropped save would otherwise rename the part file of the next save to
+/// the same path, which then found its own part gone (seen in CI).
+fn finish(file: File, part: &Path, path: &Path, state: &Mutex<PartState>) -> Result<()> {
+    file.sync_all().map_err(|e| io_error(format!("could not sync {}", part.display()), e))?;
+    drop(file);
+    {
+        let mut state = lock(state);
+        if *state == PartState::Abandoned {
+            return Err(Error::new(ErrorKind::Canceled, "the snapshot save was dropped before its rename"));
+        }
+        std::fs::rename(part, path)
+            .map_err(|e| io_error(format!("could not rename {} to {}", part.display(), path.display()), e))?;
+        *state = PartState::Committed;
+    }
+    // The rename itself lasts once the directory is synced.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(format!("could not sync {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+/// The state survives a panic in whoever held it: it is a plain value.
+fn lock(state: &Mutex<PartState>) -> std::sync::MutexGuard<'_, PartState> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if !self.committed {
+        let mut state = lock(&self.state);
+        if *state == PartState::Writing {
+            *state = PartState::Abandoned;
             // Unlinking works even while a write still holds the file.
             let _ = std::fs::remove_file(&self.part);
         }
@@ -337,6 +368,29 @@ mod tests {
             check.feed(chunk);
         }
         check.verify()
+    }
+
+    /// The interleaving CI met: a save dropped during its commit, whose
+    /// blocking half runs only after the next save has made its part.
+    #[test]
+    fn a_dropped_save_never_renames_the_next_saves_part() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("etcd-raw-partfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("backup.db");
+        let mut dropped = PartFile::create(&path)?;
+        let (old_file, old_state, old_part) = (dropped.take_file()?, dropped.state.clone(), dropped.part.clone());
+        drop(dropped);
+        let mut next = PartFile::create(&path)?;
+        next.take_file()?.write_all(b"the next save")?;
+        let late = finish(old_file, &old_part, &path, &old_state).err().ok_or("the dropped save renamed")?;
+        assert_eq!(late.kind(), ErrorKind::Canceled, "{late}");
+        assert!(!path.exists() && next.part.exists());
+        finish(File::open(&next.part)?, &next.part, &path, &next.state)?;
+        assert_eq!(std::fs::read(&path)?, b"the next save");
+        drop(next);
+        assert!(path.exists(), "a committed part is not removed on drop");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 
     #[test]

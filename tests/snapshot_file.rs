@@ -106,7 +106,7 @@ async fn a_saved_snapshot_restores_and_a_member_started_from_it_has_the_keys() -
 
 #[tokio::test]
 async fn a_failed_save_leaves_an_existing_file_alone_and_no_part() -> TestResult {
-    let (client, _) = shared_client("snapshot_file_failures").await?;
+    let (client, prefix) = shared_client("snapshot_file_failures").await?;
     let scratch = Scratch::new("snapfile-failures")?;
     let path = scratch.dir.join("backup.db");
     std::fs::write(&path, "the previous backup")?;
@@ -117,7 +117,14 @@ async fn a_failed_save_leaves_an_existing_file_alone_and_no_part() -> TestResult
     assert_eq!(std::fs::read_to_string(&path)?, "the previous backup");
     assert!(!part_of(&path).exists());
 
-    // A deadline that passes mid-transfer.
+    // A deadline that passes mid-transfer. Two more MiB in the database
+    // keep the transfer going past 1 ms even on a loaded machine: a whole
+    // small snapshot could be received, and its commit begun, before the
+    // timer was seen to fire.
+    for batch in 0..4 {
+        let puts = (0..4).map(|i| Put::new(format!("{prefix}big/{batch}-{i}"), vec![b'x'; 128 * 1024]));
+        client.txn().and_then(puts).await?;
+    }
     let error = client.snapshot_to_file(&path).timeout(Duration::from_millis(1)).await.err().ok_or("saved")?;
     assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
     assert_eq!(std::fs::read_to_string(&path)?, "the previous backup");
