@@ -39,8 +39,11 @@
 //!   `&self`. Connections (one HTTP/2 connection per endpoint) are shared by
 //!   all clones.
 //! - Every call has a deadline: the client's request timeout (5 s by
-//!   default) or the call's own `.timeout(..)`. The server is told the
-//!   deadline too (`grpc-timeout`).
+//!   default) or the call's own `.timeout(..)`. At the deadline the call's
+//!   HTTP/2 stream is reset, which cancels the server's work. Calls that
+//!   wait on the server (lock, campaign) and range streams also send the deadline
+//!   as `grpc-timeout`, so the server stops waiting even if the reset never
+//!   arrives; other calls do not, which spares etcd a timer per call.
 //! - Dropping a call's future cancels it: the HTTP/2 stream is reset. A
 //!   write that already reached the server may still be applied.
 //! - Requests go round robin over the healthy endpoints. A member that

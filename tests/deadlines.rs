@@ -1,10 +1,13 @@
 //! Deadlines at their edges, against real etcd: a deadline that has
 //! already passed sends nothing, a huge one is "no deadline" rather than a
 //! panic, and the raw stubs honour the deadline set on the tonic request.
+//! Against a fake server: which calls tell the server their deadline, and
+//! that every call resets its stream when the deadline passes.
 #![cfg(feature = "testkit")]
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_raw::concurrency::Session;
@@ -12,6 +15,7 @@ use etcd_raw::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
 use etcd_raw::pb::v3lockpb::{lock_client::LockClient, LockRequest};
 use etcd_raw::testkit::{self, Etcd};
 use etcd_raw::{Client, Config, ErrorKind};
+use support::fake_server::{FakeServer, Incoming};
 use support::scratch::free_address;
 use support::{shared_client, Captured, TestResult};
 
@@ -177,5 +181,62 @@ async fn raw_calls_are_traced_like_typed_ones() -> TestResult {
     assert!(lines.iter().any(|l| l.contains("send") && l.contains(&key)), "no traced request:\n{text}");
     assert!(lines.iter().any(|l| l.contains("received")), "no traced response:\n{text}");
     assert!(lines.iter().any(|l| l.contains("rpc done")), "no end of call:\n{text}");
+    Ok(())
+}
+
+/// What the fake server saw of one request: its path, the deadline it was
+/// told, and how the client ended the stream.
+type Seen = (String, Option<String>, Option<h2::Reason>);
+
+#[tokio::test]
+async fn only_calls_that_wait_on_the_server_tell_it_their_deadline_and_every_call_is_reset_at_it() -> TestResult {
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    // Never answers: waits until the client resets the stream.
+    let server = FakeServer::start(move |(request, mut respond): Incoming| {
+        let log = log.clone();
+        async move {
+            let path = request.uri().path().to_string();
+            let told = request.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let reset = std::future::poll_fn(|cx| respond.poll_reset(cx)).await.ok();
+            if let Ok(mut log) = log.lock() {
+                log.push((path, told, reset));
+            }
+        }
+    })
+    .await?;
+    let deadline = Duration::from_millis(300);
+    let client = Client::new(Config::new([server.endpoint()]).request_timeout(Duration::from_secs(5))).await?;
+
+    let get = client.get("k").timeout(deadline).await;
+    assert_eq!(support::kind(get), Some(ErrorKind::DeadlineExceeded));
+    let put = client.put("k", "v").timeout(deadline).await;
+    assert_eq!(support::kind(put), Some(ErrorKind::DeadlineExceeded));
+    let lock = client.lock("l", 7).timeout(deadline).await;
+    assert_eq!(support::kind(lock), Some(ErrorKind::DeadlineExceeded));
+    let campaign = client.campaign("e", 7, "v").timeout(deadline).await;
+    assert_eq!(support::kind(campaign), Some(ErrorKind::DeadlineExceeded));
+
+    // The resets reach the server a moment after each call returned.
+    let waited = Instant::now();
+    while seen.lock().map(|s| s.len()).unwrap_or(0) < 4 && waited.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    let paths: Vec<&str> = seen.iter().map(|(path, _, _)| path.as_str()).collect();
+    let expected =
+        ["/etcdserverpb.KV/Put", "/etcdserverpb.KV/Range", "/v3electionpb.Election/Campaign", "/v3lockpb.Lock/Lock"];
+    assert_eq!(paths, expected, "{seen:?}");
+    for (path, told, reset) in &seen {
+        assert_eq!(*reset, Some(h2::Reason::CANCEL), "{path} was not reset at its deadline");
+        let waits = path.ends_with("/Lock") || path.ends_with("/Campaign");
+        // What was left of the 300 ms, in milliseconds.
+        let ms: Option<u64> = told.as_deref().and_then(|t| t.strip_suffix('m')).and_then(|t| t.parse().ok());
+        match waits {
+            true => assert!(ms.is_some_and(|ms| (1..=300).contains(&ms)), "{path} told the server {told:?}"),
+            false => assert_eq!(*told, None, "{path} told the server its deadline"),
+        }
+    }
     Ok(())
 }

@@ -62,9 +62,15 @@ pub(crate) struct ConnectionSettings {
 }
 
 /// A live connection; clones share it.
+///
+/// The request handle sits behind its own `Arc`: every call clones the
+/// connection out of its slot, and cloning or dropping an h2 handle takes
+/// the lock that the connection task and every other caller contend for.
+/// It is not kept in `ConnectionState`, which the connection task holds:
+/// h2 ends a connection only when its last handle is gone.
 #[derive(Clone)]
 pub(crate) struct Connection {
-    pub(crate) send: SendRequest<Bytes>,
+    pub(crate) send: Arc<SendRequest<Bytes>>,
     state: Arc<ConnectionState>,
 }
 
@@ -291,7 +297,7 @@ where
     // The handshake only wrote our preface; a ping answered proves a live
     // HTTP/2 server (a stopped one accepts TCP and says nothing).
     match ready_rx.await {
-        Ok(Ok(())) => Ok(Connection { send, state }),
+        Ok(Ok(())) => Ok(Connection { send: Arc::new(send), state }),
         Ok(Err(why)) => Err(misdialed(&state, endpoint).unwrap_or(why)),
         Err(_) => {
             Err(Error::new(ErrorKind::Unavailable, format!("connection to {} closed during setup", endpoint.original))

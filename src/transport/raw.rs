@@ -112,7 +112,7 @@ impl Transport {
                 }
             };
             let active = connection.track();
-            let mut send = match connection.send.clone().ready().await {
+            let mut send = match (*connection.send).clone().ready().await {
                 Ok(send) => send,
                 Err(e) => {
                     last = Some(h2_error(e, &endpoint));

@@ -200,6 +200,19 @@ pub(crate) fn asks_for_leader(path: &str, require_leader: bool) -> bool {
     require_leader && !path.starts_with("/etcdserverpb.Maintenance/") && !path.starts_with("/etcdserverpb.Cluster/")
 }
 
+/// Unary methods that wait on the server for something outside the call
+/// (a lock to be free, an election to be won). Only these tell the server
+/// their deadline (`grpc-timeout`): it must stop waiting by itself even if
+/// the client cannot say so, or it would take the lock for a waiter that
+/// is gone. Every other unary call is reset (RST_STREAM) at its deadline,
+/// which cancels the server's handler just as its own timer would, and
+/// spares etcd the timer it arms for each call that carries a deadline.
+const WAITS_ON_SERVER: &[&str] = &[LOCK.path, CAMPAIGN.path];
+
+pub(crate) fn waits_on_server(path: &str) -> bool {
+    WAITS_ON_SERVER.contains(&path)
+}
+
 /// Server-streaming or bidirectional methods: no whole-call deadline applies.
 const STREAMING: &[&str] = &[
     "/etcdserverpb.KV/RangeStream",

@@ -182,7 +182,7 @@ impl Transport {
         let endpoint = self.endpoint_name(index).to_string();
         let connection = self.connection_for_stream(index, wait).await?;
         let active = connection.track();
-        let mut send = connection.send.clone().ready().await.map_err(|e| h2_error(e, &endpoint))?;
+        let mut send = (*connection.send).clone().ready().await.map_err(|e| h2_error(e, &endpoint))?;
         let head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), timeout)?;
         let (response, stream) = send.send_request(head, false).map_err(|e| h2_error(e, &endpoint))?;
         tracing::debug!(service = rpc.service, method = rpc.method, endpoint = %endpoint, "stream opened");

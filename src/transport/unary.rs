@@ -349,7 +349,7 @@ impl Transport {
         // `ready()` would only repeat the checks `send_request` makes (a
         // failed connection, stream ids left) under one more lock. Over
         // the server's stream limit, h2 queues the stream until one ends.
-        let mut send = connection.send.clone();
+        let mut send = (*connection.send).clone();
         // Waiting for the connection may have used up the deadline: then
         // the request stays here, and the caller's timer ends the call.
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -359,8 +359,11 @@ impl Transport {
                 format!("{} not sent: deadline passed", rpc.path),
             )));
         }
+        // The deadline goes to the server only for calls that wait there
+        // (see `rpc::waits_on_server`); the client keeps it for all.
+        let told = rpc::waits_on_server(rpc.path).then_some(remaining);
         let head = self
-            .head_with(index, http::uri::PathAndQuery::from_static(rpc.path), Some(remaining), token)
+            .head_with(index, http::uri::PathAndQuery::from_static(rpc.path), told, token)
             .map_err(Failure::NotSent)?;
         let (response, mut stream) =
             send.send_request(head, false).map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
