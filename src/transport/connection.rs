@@ -14,9 +14,9 @@
 //! TLS member, or the reverse; `misdial.rs` asks the member which.
 
 mod misdial;
+mod socket;
 
 use std::future::Future;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use self::socket::ScalarWrites;
 use super::endpoint::Endpoint;
 use super::tls::Tls;
 use crate::config::MIN_KEEPALIVE_INTERVAL;
@@ -78,9 +79,12 @@ struct ConnectionState {
     closed: AtomicBool,
     /// Set when the member stopped answering pings: it is hung, not gone.
     hung: AtomicBool,
-    /// Streams in flight; pings are only sent while there are some, because
-    /// etcd counts pings on an idle connection as abuse.
+    /// Streams in flight; pings are only sent while there are some (or
+    /// unary calls), because etcd counts pings on an idle connection as abuse.
     active: AtomicUsize,
+    /// Unary calls in flight: the write side defers its flush while others
+    /// are waiting (see `ScalarWrites`).
+    unary: AtomicUsize,
     /// Reads from the socket that returned data: progress, as the watchdog sees it.
     reads: AtomicU64,
     /// The first bytes the server sent, kept to say what answered when the
@@ -90,12 +94,35 @@ struct ConnectionState {
     shutdown: tokio::sync::Notify,
 }
 
+impl ConnectionState {
+    fn new() -> Self {
+        ConnectionState {
+            closed: AtomicBool::new(false),
+            hung: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            unary: AtomicUsize::new(0),
+            reads: AtomicU64::new(0),
+            first_bytes: std::sync::OnceLock::new(),
+            shutdown: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 /// Counts a stream as active while it lives.
 pub(crate) struct ActiveStream(Arc<ConnectionState>);
 
 impl Drop for ActiveStream {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a unary call as in flight while it lives.
+pub(crate) struct UnaryInFlight<'a>(&'a AtomicUsize);
+
+impl Drop for UnaryInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -117,6 +144,13 @@ impl Connection {
     pub(crate) fn track(&self) -> ActiveStream {
         self.state.active.fetch_add(1, Ordering::Relaxed);
         ActiveStream(self.state.clone())
+    }
+
+    /// Counts a unary call as in flight until the guard drops. Borrowed, not
+    /// shared: the call holds its connection for as long.
+    pub(crate) fn track_unary(&self) -> UnaryInFlight<'_> {
+        self.state.unary.fetch_add(1, Ordering::Relaxed);
+        UnaryInFlight(&self.state.unary)
     }
 
     /// Dials `endpoint` (with TLS when `tls` is given), performs the HTTP/2
@@ -151,14 +185,7 @@ impl Connection {
         settings: ConnectionSettings,
         tls: Option<&Tls>,
     ) -> (Result<Connection>, Arc<ConnectionState>) {
-        let state = Arc::new(ConnectionState {
-            closed: AtomicBool::new(false),
-            hung: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
-            reads: AtomicU64::new(0),
-            first_bytes: std::sync::OnceLock::new(),
-            shutdown: tokio::sync::Notify::new(),
-        });
+        let state = Arc::new(ConnectionState::new());
         (Connection::dial(endpoint, settings, tls, state.clone()).await, state)
     }
 
@@ -195,7 +222,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match tls {
-        None => start(ScalarWrites { io: socket, state: state.clone() }, endpoint, settings, state, None).await,
+        None => start(ScalarWrites::new(socket, state.clone()), endpoint, settings, state, None).await,
         Some(tls) => {
             let stream = match tls.connect(socket, endpoint).await {
                 Ok(stream) => stream,
@@ -209,7 +236,7 @@ where
                 Err(e) => return Err(e),
             };
             let identity = Some(tls.has_identity());
-            start(ScalarWrites { io: stream, state: state.clone() }, endpoint, settings, state, identity).await
+            start(ScalarWrites::new(stream, state.clone()), endpoint, settings, state, identity).await
         }
     }
 }
@@ -399,7 +426,7 @@ async fn watchdog(
         let reads = state.reads.load(Ordering::Relaxed);
         let stalled = reads == reads_at_tick;
         reads_at_tick = reads;
-        if state.active.load(Ordering::Relaxed) == 0 {
+        if state.active.load(Ordering::Relaxed) == 0 && state.unary.load(Ordering::Relaxed) == 0 {
             continue;
         }
         let since_ping = last_ping.elapsed();
@@ -453,55 +480,5 @@ where
             return Poll::Ready(result.map_err(Ended::Connection));
         }
         self.b.as_mut().poll(cx).map(|why| Err(Ended::Watchdog(why)))
-    }
-}
-
-/// The socket (plain or TLS), reported as not supporting vectored writes.
-/// h2 then copies small DATA frames into its write buffer instead of
-/// queueing each as its own slice, so concurrent requests share one
-/// `write` call (and, over TLS, one record). Reads are counted for the
-/// watchdog.
-struct ScalarWrites<T> {
-    io: T,
-    state: Arc<ConnectionState>,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for ScalarWrites<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before && self.state.reads.fetch_add(1, Ordering::Relaxed) == 0 {
-            let first = &buf.filled()[before..];
-            let _ = self.state.first_bytes.set(first[..first.len().min(8)].to_vec());
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for ScalarWrites<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        // Only reached if a caller ignores is_write_vectored(); stay correct.
-        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
-        Pin::new(&mut self.io).poll_write(cx, first)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        false
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
