@@ -344,7 +344,7 @@ impl Transport {
         R: prost::Message + Default + std::fmt::Debug,
     {
         let endpoint = self.endpoint_name(index);
-        let _active = connection.track();
+        let _in_flight = connection.track_unary();
         // A fresh handle has no stream of its own waiting to open, so
         // `ready()` would only repeat the checks `send_request` makes (a
         // failed connection, stream ids left) under one more lock. Over
@@ -380,6 +380,14 @@ impl Transport {
     }
 }
 
+/// Received bytes a unary response gives back to the flow-control windows
+/// at a time. Most answers are far smaller and give nothing back while
+/// they are read: h2 returns a finished stream's bytes to the connection
+/// window when the stream is dropped, which saves a lock and often a wake
+/// of the connection task per call. Well under the stream window, so a
+/// large answer never stalls.
+const RELEASE_AT: usize = 1024 * 1024;
+
 /// Reads a unary response: headers, one message, trailers with the status.
 async fn read_response<R>(
     response: http::Response<h2::RecvStream>,
@@ -393,9 +401,14 @@ where
     let mut body = check_head(response, endpoint)?;
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
+    let mut unreleased = 0;
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(|e| classify(e, endpoint, deadline))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
+        unreleased += chunk.len();
+        if unreleased >= RELEASE_AT {
+            let _ = body.flow_control().release_capacity(unreleased);
+            unreleased = 0;
+        }
         let buffered = match (&mut first, &mut rest) {
             (None, None) => {
                 first = Some(chunk);
