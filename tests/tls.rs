@@ -97,6 +97,17 @@ async fn an_ip_san_certificate_and_a_client_certificate_work() -> TestResult {
     let client = Client::new(Config::new([f.mtls.endpoint()]).tls(tls.clone())).await?;
     client.put("tls/k", "v").await?;
     assert_eq!(client.get("tls/k").await?.kvs()[0].value_str()?, "v");
+    // Many calls in flight at once: their requests share TLS records.
+    let puts: Vec<_> = (0..64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.put(format!("tls/many/{i:02}"), "v").await })
+        })
+        .collect();
+    for put in puts {
+        put.await??;
+    }
+    assert_eq!(client.get("tls/many/").prefix().count_only().await?.count(), 64);
     // A bare host:port means https when TLS is configured.
     let bare = f.mtls.endpoint().trim_start_matches("https://").to_string();
     let client = Client::new(Config::new([bare]).tls(tls)).await?;
