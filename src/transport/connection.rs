@@ -13,6 +13,7 @@
 //! A dial that the member cuts without a word may be plain gRPC sent to a
 //! TLS member, or the reverse; `misdial.rs` asks the member which.
 
+mod held_wakes;
 mod misdial;
 mod socket;
 
@@ -28,6 +29,7 @@ use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+pub(super) use self::held_wakes::CallWaker;
 use self::socket::ScalarWrites;
 use super::endpoint::Endpoint;
 use super::tls::Tls;
@@ -476,7 +478,8 @@ where
     type Output = std::result::Result<(), Ended>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Poll::Ready(result) = Pin::new(&mut self.a).poll(cx) {
+        let a = &mut self.a;
+        if let Poll::Ready(result) = held_wakes::holding(|| Pin::new(a).poll(cx)) {
             return Poll::Ready(result.map_err(Ended::Connection));
         }
         self.b.as_mut().poll(cx).map(|why| Err(Ended::Watchdog(why)))

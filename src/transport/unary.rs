@@ -14,7 +14,7 @@ use http::HeaderValue;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::connection::Connection;
+use super::connection::{CallWaker, Connection};
 use super::grpc;
 use super::health::Reason;
 use super::policy::{self, Decision, Failure, LearnerPass, Rule};
@@ -375,8 +375,12 @@ impl Transport {
         // the stream open); dropped now, they are not carried in the
         // future while it waits.
         drop((stream, send));
-        let response = response.await.map_err(|e| classify(e, endpoint, deadline))?;
-        read_response(response, self.shared.max_recv, endpoint, deadline).await
+        let (call, waker) = CallWaker::new();
+        let mut response = response;
+        let response = std::future::poll_fn(|cx| call.poll(&waker, cx, &mut response))
+            .await
+            .map_err(|e| classify(e, endpoint, deadline))?;
+        read_response(response, (&call, &waker), self.shared.max_recv, endpoint, deadline).await
     }
 }
 
@@ -391,6 +395,7 @@ const RELEASE_AT: usize = 1024 * 1024;
 /// Reads a unary response: headers, one message, trailers with the status.
 async fn read_response<R>(
     response: http::Response<h2::RecvStream>,
+    (call, waker): (&CallWaker, &std::task::Waker),
     max_recv: usize,
     endpoint: &str,
     deadline: Instant,
@@ -402,7 +407,7 @@ where
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut unreleased = 0;
-    while let Some(chunk) = body.data().await {
+    while let Some(chunk) = std::future::poll_fn(|cx| call.poll_fn(waker, cx, |cx| body.poll_data(cx))).await {
         let chunk = chunk.map_err(|e| classify(e, endpoint, deadline))?;
         unreleased += chunk.len();
         if unreleased >= RELEASE_AT {
@@ -448,7 +453,9 @@ where
             }
         }
     }
-    let trailers = body.trailers().await.map_err(|e| classify(e, endpoint, deadline))?;
+    let trailers = std::future::poll_fn(|cx| call.poll_fn(waker, cx, |cx| body.poll_trailers(cx)))
+        .await
+        .map_err(|e| classify(e, endpoint, deadline))?;
     match trailers.as_ref().and_then(grpc::status) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Failure::Status(e.with_endpoint(endpoint))),
