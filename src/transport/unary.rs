@@ -133,14 +133,20 @@ impl Transport {
         // and so send it, before noticing.
         let result = if self.is_closed() {
             Err(super::closed())
-        } else if deadline <= Instant::now() {
+        } else if deadline <= started {
             Err(expired(rpc, timeout))
         } else {
             // Built in place and raced against the deadline here, rather
             // than wrapped in `timeout_at` and `instrument`: each wrapper
             // moved the whole attempt future once more.
-            let mut attempts =
-                pin!(self.attempts::<R>(rpc, body, timeout, deadline, target, with_token, (&sent, &tries, &at)));
+            let mut attempts = pin!(self.attempts::<R>(
+                rpc,
+                body,
+                (timeout, started, deadline),
+                target,
+                with_token,
+                (&sent, &tries, &at)
+            ));
             let mut timer = pin!(tokio::time::sleep_until(deadline));
             let raced = std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = span.in_scope(|| attempts.as_mut().poll(cx)) {
@@ -164,16 +170,22 @@ impl Transport {
             }
         };
         let result = result.map_err(|e| rpc.explain_missing(e));
-        let elapsed_us = started.elapsed().as_micros() as u64;
-        record_end(&span, elapsed_us, result.as_ref().err(), tries.load(Ordering::Relaxed));
+        // The clock is read again only for a listener: the span's fields
+        // and the events below are skipped, with their values, without one.
+        let elapsed_us = || started.elapsed().as_micros() as u64;
+        if !span.is_disabled() {
+            record_end(&span, elapsed_us(), result.as_ref().err(), tries.load(Ordering::Relaxed));
+        }
         match &result {
             Ok(response) => {
-                tracing::debug!(parent: &span, elapsed_us, outcome = "ok", "rpc done");
+                tracing::debug!(parent: &span, elapsed_us = elapsed_us(), outcome = "ok", "rpc done");
                 if traced {
                     tracing::trace!(parent: &span, response = ?response, "received");
                 }
             }
-            Err(e) => tracing::debug!(parent: &span, elapsed_us, outcome = e.kind().as_str(), error = %e, "rpc failed"),
+            Err(e) => {
+                tracing::debug!(parent: &span, elapsed_us = elapsed_us(), outcome = e.kind().as_str(), error = %e, "rpc failed")
+            }
         }
         result
     }
@@ -183,8 +195,7 @@ impl Transport {
         &self,
         rpc: &'static Rpc,
         body: Bytes,
-        timeout: Duration,
-        deadline: Instant,
+        (timeout, started, deadline): (Duration, Instant, Instant),
         target: Target,
         with_token: bool,
         (sent, tries, at): (&AtomicBool, &AtomicU32, &AtomicUsize),
@@ -200,6 +211,9 @@ impl Transport {
         let mut round = 0u32;
         let mut refreshed = false;
         let mut learners = LearnerPass::default();
+        // The call's start is "now" for its first attempt: one clock read
+        // less on every call.
+        let mut known_now = Some(started);
         loop {
             let mut last = None;
             let mut step = 0;
@@ -214,7 +228,8 @@ impl Transport {
                     continue;
                 }
                 tracing::Span::current().record("endpoint", self.endpoint_name(index));
-                let remaining = deadline.saturating_duration_since(Instant::now());
+                let now = known_now.take().unwrap_or_else(Instant::now);
+                let remaining = deadline.saturating_duration_since(now);
                 if remaining.is_zero() {
                     // Earlier attempts failed definitely (a write that may
                     // have been applied stops at once), so nothing is open.
@@ -229,14 +244,16 @@ impl Transport {
                 // from malloc's per-thread cache instead of its slow path
                 // (which cost more than these two allocations). A live
                 // connection, the common case, needs no future at all.
-                let connection = match self.live_connection(index) {
-                    Some(live) => Ok(live),
-                    None => Box::pin(self.connection_within(index, wait)).await,
+                let (connection, now) = match self.live_connection(index) {
+                    Some(live) => (Ok(live), Some(now)),
+                    // Waiting for it took time: the attempt reads the clock.
+                    None => (Box::pin(self.connection_within(index, wait)).await, None),
                 };
                 let failure = match connection {
                     Ok(connection) => {
                         let token_value = token.as_ref().and_then(|t| t.value.as_ref());
-                        let attempt = self.attempt(index, &connection, rpc, body.clone(), deadline, token_value, sent);
+                        let attempt =
+                            self.attempt(index, &connection, rpc, body.clone(), (now, deadline), token_value, sent);
                         match Box::pin(attempt).await {
                             Ok(response) => {
                                 if self.is_down(index) {
@@ -320,7 +337,7 @@ impl Transport {
         let token = self.token().and_then(|t| t.value);
         let sent = AtomicBool::new(false);
         let deadline = deadline_after(timeout);
-        let attempt = self.attempt(index, connection, rpc, body, deadline, token.as_ref(), &sent);
+        let attempt = self.attempt(index, connection, rpc, body, (None, deadline), token.as_ref(), &sent);
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(Failure::NotSent(e) | Failure::MaybeSent(e) | Failure::Status(e))) => Err(e),
@@ -328,7 +345,8 @@ impl Transport {
         }
     }
 
-    /// One try on one connection.
+    /// One try on one connection, until `deadline`; `now` is the time
+    /// when the caller has just read it.
     #[allow(clippy::too_many_arguments, reason = "the parts of one request")]
     async fn attempt<R>(
         &self,
@@ -336,7 +354,7 @@ impl Transport {
         connection: &Connection,
         rpc: &'static Rpc,
         body: Bytes,
-        deadline: Instant,
+        (now, deadline): (Option<Instant>, Instant),
         token: Option<&HeaderValue>,
         sent: &AtomicBool,
     ) -> Result<R, Failure>
@@ -352,7 +370,7 @@ impl Transport {
         let mut send = (*connection.send).clone();
         // Waiting for the connection may have used up the deadline: then
         // the request stays here, and the caller's timer ends the call.
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = deadline.saturating_duration_since(now.unwrap_or_else(Instant::now));
         if remaining.is_zero() {
             return Err(Failure::NotSent(Error::new(
                 ErrorKind::DeadlineExceeded,

@@ -17,8 +17,10 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
 
 /// Per thread: whether a connection task's pass is running, and the wakes
 /// it holds. The list keeps its capacity from pass to pass.
@@ -68,7 +70,7 @@ pub(crate) fn holding<T>(pass: impl FnOnce() -> T) -> T {
 /// until the end of a connection task's pass when one is running here.
 #[derive(Default)]
 pub(crate) struct CallWaker {
-    task: Mutex<Option<Waker>>,
+    task: AtomicWaker,
 }
 
 impl CallWaker {
@@ -88,7 +90,7 @@ impl CallWaker {
         cx: &mut Context<'_>,
         future: &mut F,
     ) -> Poll<F::Output> {
-        self.remember(cx.waker());
+        self.task.register(cx.waker());
         Pin::new(future).poll(&mut Context::from_waker(waker))
     }
 
@@ -99,20 +101,8 @@ impl CallWaker {
         cx: &mut Context<'_>,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
-        self.remember(cx.waker());
+        self.task.register(cx.waker());
         poll(&mut Context::from_waker(waker))
-    }
-
-    fn remember(&self, task: &Waker) {
-        let Ok(mut slot) = self.task.lock() else { return };
-        match slot.as_ref() {
-            Some(known) if known.will_wake(task) => {}
-            _ => *slot = Some(task.clone()),
-        }
-    }
-
-    fn task(&self) -> Option<Waker> {
-        self.task.lock().ok().and_then(|slot| slot.clone())
     }
 }
 
@@ -122,7 +112,8 @@ impl Wake for CallWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(task) = self.task() else { return };
+        // Taken, not cloned: the task registers again when it polls.
+        let Some(task) = self.task.take() else { return };
         let task = HELD.with(|held| {
             let mut held = held.borrow_mut();
             if held.active {
@@ -152,34 +143,34 @@ mod tests {
         }
     }
 
-    fn registered() -> (Arc<Count>, Waker) {
+    fn registered() -> (Arc<Count>, Arc<CallWaker>, Waker) {
         let count = Arc::new(Count::default());
         let (call, waker) = CallWaker::new();
-        call.remember(&Waker::from(count.clone()));
-        (count, waker)
+        call.task.register(&Waker::from(count.clone()));
+        (count, call, waker)
     }
 
     #[test]
     fn wakes_during_a_pass_wait_for_its_end() {
-        let (count, waker) = registered();
+        let (count, _call, waker) = registered();
         holding(|| {
             waker.wake_by_ref();
             waker.wake_by_ref();
             assert_eq!(count.0.load(Ordering::SeqCst), 0, "held while the pass runs");
         });
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "two wakes before the task ran are one");
     }
 
     #[test]
     fn wakes_outside_a_pass_go_at_once() {
-        let (count, waker) = registered();
+        let (count, _call, waker) = registered();
         waker.wake_by_ref();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_panicking_pass_still_releases_its_wakes() {
-        let (count, waker) = registered();
+        let (count, call, waker) = registered();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             holding(|| {
                 waker.wake_by_ref();
@@ -188,6 +179,7 @@ mod tests {
         }));
         assert!(outcome.is_err());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        call.task.register(&Waker::from(count.clone()));
         waker.wake_by_ref();
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "no pass is left running");
     }
