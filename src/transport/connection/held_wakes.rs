@@ -44,16 +44,17 @@ pub(crate) fn holding<T>(pass: impl FnOnce() -> T) -> T {
             if self.nested {
                 return;
             }
-            let mut wakers = HELD.with(|held| {
+            let taken = HELD.try_with(|held| {
                 let mut held = held.borrow_mut();
                 held.active = false;
                 std::mem::take(&mut held.wakers)
             });
+            let Ok(mut wakers) = taken else { return };
             for waker in wakers.drain(..) {
                 waker.wake();
             }
             // Back for the next pass, empty but with its capacity.
-            HELD.with(|held| {
+            let _ = HELD.try_with(|held| {
                 let mut held = held.borrow_mut();
                 if held.wakers.capacity() < wakers.capacity() {
                     held.wakers = wakers;
@@ -61,7 +62,8 @@ pub(crate) fn holding<T>(pass: impl FnOnce() -> T) -> T {
             });
         }
     }
-    let nested = HELD.with(|held| std::mem::replace(&mut held.borrow_mut().active, true));
+    // A thread whose locals are gone (it is ending) holds nothing.
+    let nested = HELD.try_with(|held| std::mem::replace(&mut held.borrow_mut().active, true)).unwrap_or(true);
     let _release = Release { nested };
     pass()
 }
@@ -114,13 +116,14 @@ impl Wake for CallWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         // Taken, not cloned: the task registers again when it polls.
         let Some(task) = self.task.take() else { return };
-        let task = HELD.with(|held| {
-            let mut held = held.borrow_mut();
-            if held.active {
-                held.wakers.push(task);
-                None
-            } else {
-                Some(task)
+        let mut task = Some(task);
+        // h2 may also wake from a destructor while a thread ends, when its
+        // locals may be gone: then the wake goes at once.
+        let _ = HELD.try_with(|held| {
+            if let Ok(mut held) = held.try_borrow_mut() {
+                if held.active {
+                    held.wakers.extend(task.take());
+                }
             }
         });
         if let Some(task) = task {
