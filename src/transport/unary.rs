@@ -130,23 +130,19 @@ impl Transport {
         let at = AtomicUsize::new(usize::MAX);
         // A deadline already passed sends nothing and dials nothing (Go
         // checks its context first too); a timer would poll the attempt,
-        // and so send it, before noticing.
+        // and so send it, before noticing. The clock is read again for it:
+        // a deadline of nanoseconds has passed by now.
+        let now = Instant::now();
         let result = if self.is_closed() {
             Err(super::closed())
-        } else if deadline <= started {
+        } else if deadline <= now {
             Err(expired(rpc, timeout))
         } else {
             // Built in place and raced against the deadline here, rather
             // than wrapped in `timeout_at` and `instrument`: each wrapper
             // moved the whole attempt future once more.
-            let mut attempts = pin!(self.attempts::<R>(
-                rpc,
-                body,
-                (timeout, started, deadline),
-                target,
-                with_token,
-                (&sent, &tries, &at)
-            ));
+            let mut attempts =
+                pin!(self.attempts::<R>(rpc, body, (timeout, now, deadline), target, with_token, (&sent, &tries, &at)));
             let mut timer = pin!(tokio::time::sleep_until(deadline));
             let raced = std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = span.in_scope(|| attempts.as_mut().poll(cx)) {
@@ -195,7 +191,7 @@ impl Transport {
         &self,
         rpc: &'static Rpc,
         body: Bytes,
-        (timeout, started, deadline): (Duration, Instant, Instant),
+        (timeout, now, deadline): (Duration, Instant, Instant),
         target: Target,
         with_token: bool,
         (sent, tries, at): (&AtomicBool, &AtomicU32, &AtomicUsize),
@@ -211,9 +207,9 @@ impl Transport {
         let mut round = 0u32;
         let mut refreshed = false;
         let mut learners = LearnerPass::default();
-        // The call's start is "now" for its first attempt: one clock read
-        // less on every call.
-        let mut known_now = Some(started);
+        // The caller's last look at the clock serves the first attempt:
+        // one clock read less on every call.
+        let mut known_now = Some(now);
         loop {
             let mut last = None;
             let mut step = 0;
