@@ -166,9 +166,11 @@ impl Transport {
             }
         };
         let result = result.map_err(|e| rpc.explain_missing(e));
-        // The clock is read again only for a listener: the span's fields
-        // and the events below are skipped, with their values, without one.
-        let elapsed_us = || started.elapsed().as_micros() as u64;
+        // The clock is read again only for a listener, once: the span's
+        // fields and the events below are skipped, with their values,
+        // without one.
+        let elapsed = std::cell::OnceCell::new();
+        let elapsed_us = || *elapsed.get_or_init(|| started.elapsed().as_micros() as u64);
         if !span.is_disabled() {
             record_end(&span, elapsed_us(), result.as_ref().err(), tries.load(Ordering::Relaxed));
         }
@@ -379,7 +381,7 @@ impl Transport {
         let head = self
             .head_with(index, http::uri::PathAndQuery::from_static(rpc.path), told, token)
             .map_err(Failure::NotSent)?;
-        let (response, mut stream) =
+        let (mut response, mut stream) =
             send.send_request(head, false).map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
         sent.store(true, Ordering::Relaxed);
         // The message goes with end-of-stream set: one DATA frame, no empty
@@ -389,12 +391,12 @@ impl Transport {
         // the stream open); dropped now, they are not carried in the
         // future while it waits.
         drop((stream, send));
-        let (call, waker) = CallWaker::new();
-        let mut response = response;
-        let response = std::future::poll_fn(|cx| call.poll(&waker, cx, &mut response))
+        let wakes = CallWaker::new();
+        let response = wakes
+            .on(|cx| std::pin::Pin::new(&mut response).poll(cx))
             .await
             .map_err(|e| classify(e, endpoint, deadline))?;
-        read_response(response, (&call, &waker), self.shared.max_recv, endpoint, deadline).await
+        read_response(response, &wakes, self.shared.max_recv, endpoint, deadline).await
     }
 }
 
@@ -409,7 +411,7 @@ const RELEASE_AT: usize = 1024 * 1024;
 /// Reads a unary response: headers, one message, trailers with the status.
 async fn read_response<R>(
     response: http::Response<h2::RecvStream>,
-    (call, waker): (&CallWaker, &std::task::Waker),
+    wakes: &CallWaker,
     max_recv: usize,
     endpoint: &str,
     deadline: Instant,
@@ -421,7 +423,7 @@ where
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut unreleased = 0;
-    while let Some(chunk) = std::future::poll_fn(|cx| call.poll_fn(waker, cx, |cx| body.poll_data(cx))).await {
+    while let Some(chunk) = wakes.on(|cx| body.poll_data(cx)).await {
         let chunk = chunk.map_err(|e| classify(e, endpoint, deadline))?;
         unreleased += chunk.len();
         if unreleased >= RELEASE_AT {
@@ -467,9 +469,7 @@ where
             }
         }
     }
-    let trailers = std::future::poll_fn(|cx| call.poll_fn(waker, cx, |cx| body.poll_trailers(cx)))
-        .await
-        .map_err(|e| classify(e, endpoint, deadline))?;
+    let trailers = wakes.on(|cx| body.poll_trailers(cx)).await.map_err(|e| classify(e, endpoint, deadline))?;
     match trailers.as_ref().and_then(grpc::status) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Failure::Status(e.with_endpoint(endpoint))),

@@ -16,7 +16,6 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -68,55 +67,48 @@ pub(crate) fn holding<T>(pass: impl FnOnce() -> T) -> T {
     pass()
 }
 
-/// The waker one unary call gives h2: it wakes the call's task, held
-/// until the end of a connection task's pass when one is running here.
-#[derive(Default)]
+/// The waker one unary call gives h2 in place of its task's: it wakes the
+/// task, held until the end of a connection task's pass when one is
+/// running on the waking thread.
 pub(crate) struct CallWaker {
+    relay: Arc<Relay>,
+    /// The same `Waker` for every poll, so h2 never has to clone a new one.
+    waker: Waker,
+}
+
+/// What h2's copies of [`CallWaker::waker`] point to: the task to wake.
+#[derive(Default)]
+struct Relay {
     task: AtomicWaker,
 }
 
 impl CallWaker {
-    /// A new waker with no task yet, and the `Waker` to hand to h2 (the
-    /// same one for every poll, so h2 never has to clone a new one).
-    pub(crate) fn new() -> (Arc<CallWaker>, Waker) {
-        let call = Arc::new(CallWaker::default());
-        let waker = Waker::from(call.clone());
-        (call, waker)
+    pub(crate) fn new() -> CallWaker {
+        let relay = Arc::new(Relay::default());
+        CallWaker { waker: Waker::from(relay.clone()), relay }
     }
 
-    /// Polls `future` on behalf of the task in `cx`, with `waker` (this
-    /// call's) in place of the task's own.
-    pub(crate) fn poll<F: Future + Unpin>(
-        &self,
-        waker: &Waker,
-        cx: &mut Context<'_>,
-        future: &mut F,
-    ) -> Poll<F::Output> {
-        self.task.register(cx.waker());
-        Pin::new(future).poll(&mut Context::from_waker(waker))
-    }
-
-    /// Polls `poll` (an h2 poll function) like [`CallWaker::poll`].
-    pub(crate) fn poll_fn<T>(
-        &self,
-        waker: &Waker,
-        cx: &mut Context<'_>,
-        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
-    ) -> Poll<T> {
-        self.task.register(cx.waker());
-        poll(&mut Context::from_waker(waker))
+    /// Awaits `poll` (an h2 poll function), which sees this call's waker
+    /// in place of the awaiting task's.
+    pub(crate) fn on<'a, T>(
+        &'a self,
+        mut poll: impl FnMut(&mut Context<'_>) -> Poll<T> + 'a,
+    ) -> impl Future<Output = T> + 'a {
+        std::future::poll_fn(move |cx| {
+            self.relay.task.register(cx.waker());
+            poll(&mut Context::from_waker(&self.waker))
+        })
     }
 }
 
-impl Wake for CallWaker {
+impl Wake for Relay {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
         // Taken, not cloned: the task registers again when it polls.
-        let Some(task) = self.task.take() else { return };
-        let mut task = Some(task);
+        let mut task = self.task.take();
         // h2 may also wake from a destructor while a thread ends, when its
         // locals may be gone: then the wake goes at once.
         let _ = HELD.try_with(|held| {
@@ -146,16 +138,17 @@ mod tests {
         }
     }
 
-    fn registered() -> (Arc<Count>, Arc<CallWaker>, Waker) {
+    fn registered() -> (Arc<Count>, CallWaker) {
         let count = Arc::new(Count::default());
-        let (call, waker) = CallWaker::new();
-        call.task.register(&Waker::from(count.clone()));
-        (count, call, waker)
+        let call = CallWaker::new();
+        call.relay.task.register(&Waker::from(count.clone()));
+        (count, call)
     }
 
     #[test]
     fn wakes_during_a_pass_wait_for_its_end() {
-        let (count, _call, waker) = registered();
+        let (count, call) = registered();
+        let waker = &call.waker;
         holding(|| {
             waker.wake_by_ref();
             waker.wake_by_ref();
@@ -166,14 +159,16 @@ mod tests {
 
     #[test]
     fn wakes_outside_a_pass_go_at_once() {
-        let (count, _call, waker) = registered();
+        let (count, call) = registered();
+        let waker = &call.waker;
         waker.wake_by_ref();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_panicking_pass_still_releases_its_wakes() {
-        let (count, call, waker) = registered();
+        let (count, call) = registered();
+        let waker = &call.waker;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             holding(|| {
                 waker.wake_by_ref();
@@ -182,7 +177,7 @@ mod tests {
         }));
         assert!(outcome.is_err());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        call.task.register(&Waker::from(count.clone()));
+        call.relay.task.register(&Waker::from(count.clone()));
         waker.wake_by_ref();
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "no pass is left running");
     }
