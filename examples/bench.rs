@@ -10,6 +10,7 @@
 //! `bench: timed-end` markers on stderr. Build with
 //! `cargo build --release --example bench`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use etcd_raw::{Client, Config};
@@ -104,15 +105,21 @@ fn key(i: u64, size: usize) -> Vec<u8> {
     }
     key
 }
-/// A small xorshift generator: uniform enough for key choice, no crate.
+/// splitmix64, seeded with the worker's index + 1: the contract's
+/// generator, so every driver asks for the same keys in the same order.
 struct Rng(u64);
 
 impl Rng {
+    fn for_worker(worker: usize) -> Rng {
+        Rng(worker as u64 + 1)
+    }
+
     fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
     }
 }
 
@@ -134,46 +141,67 @@ fn marker(what: &str) {
 struct Outcome {
     secs: f64,
     cpu_s: f64,
-    latencies_us: Vec<u64>,
+    /// Per request, issue to response.
+    latencies_ns: Vec<u64>,
     errors: u64,
 }
 
-async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
+/// Which keys a phase asks for, and how.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Puts every key of the key space once, in order (untimed).
+    Populate,
+    /// The timed requests of the workload, on random keys.
+    Measure,
+}
+
+/// Latencies (ns) and failures of one phase's workers.
+type PhaseResult = (Vec<u64>, u64);
+
+/// Runs `count` requests on `workers` tasks that take request numbers from
+/// one shared counter; worker `w` uses client object `w` mod K.
+async fn kv_phase(args: &Args, clients: &[Client], phase: Phase, count: u64) -> PhaseResult {
+    let next = std::sync::Arc::new(AtomicU64::new(0));
     let value = bytes_of(args.val_size);
-    if args.workload == Workload::Get {
-        // Untimed: every key of the key space exists before reads start.
-        for i in 0..args.key_space {
-            if let Err(e) = clients[0].put(key(i, args.key_size), value.clone()).await {
-                eprintln!("populate failed: {e}");
-            }
-        }
-    }
-    let per_worker = args.total / args.clients as u64;
-    let extra = args.total % args.clients as u64;
-    marker("timed-start");
-    tokio::time::sleep(QUIET).await;
-    let started = Instant::now();
-    let cpu_before = cpu_seconds();
     let mut workers = Vec::with_capacity(args.clients);
     for w in 0..args.clients {
         let client = clients[w % clients.len()].clone();
-        let count = per_worker + u64::from((w as u64) < extra);
+        let (next, value) = (next.clone(), value.clone());
         let (workload, key_size, key_space, serializable) =
             (args.workload, args.key_size, args.key_space, args.serializable);
-        let value = value.clone();
+        let expected = match phase {
+            Phase::Populate => 0,
+            Phase::Measure => count as usize / args.clients + 1,
+        };
         workers.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-            let mut latencies = Vec::with_capacity(count as usize);
+            let mut rng = Rng::for_worker(w);
+            let mut latencies = Vec::with_capacity(expected);
             let mut errors = 0u64;
-            for _ in 0..count {
-                let k = key(rng.below(key_space), key_size);
-                let sent = Instant::now();
-                let result = match workload {
-                    Workload::Put => client.put(k, value.clone()).await.map(drop),
-                    _ if serializable => client.get(k).serializable().await.map(drop),
-                    _ => client.get(k).await.map(drop),
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let (k, put) = match phase {
+                    Phase::Populate => (key(i % key_space, key_size), true),
+                    Phase::Measure => (key(rng.below(key_space), key_size), workload == Workload::Put),
                 };
-                latencies.push(sent.elapsed().as_micros() as u64);
+                let sent = Instant::now();
+                let result = if put {
+                    client.put(k, value.clone()).await.map(drop).map_err(|e| e.to_string())
+                } else {
+                    let get = client.get(k);
+                    let get = if serializable { get.serializable() } else { get };
+                    // A read that finds no key (or several) fails, as the contract says.
+                    match get.await {
+                        Ok(found) if found.kvs().len() == 1 => Ok(()),
+                        Ok(found) => Err(format!("get found {} keys", found.kvs().len())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
+                if let Phase::Measure = phase {
+                    latencies.push(sent.elapsed().as_nanos() as u64);
+                }
                 if let Err(e) = result {
                     errors += 1;
                     if errors <= 3 {
@@ -184,12 +212,12 @@ async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
             (latencies, errors)
         }));
     }
-    let mut latencies_us = Vec::with_capacity(args.total as usize);
+    let mut latencies = Vec::with_capacity(count as usize);
     let mut errors = 0;
     for worker in workers {
         match worker.await {
             Ok((mut l, e)) => {
-                latencies_us.append(&mut l);
+                latencies.append(&mut l);
                 errors += e;
             }
             Err(e) => {
@@ -198,11 +226,28 @@ async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
             }
         }
     }
+    (latencies, errors)
+}
+
+async fn run_kv(args: &Args, clients: &[Client]) -> Outcome {
+    if args.workload == Workload::Get {
+        // Untimed: every key of the key space exists before reads start.
+        let (_, errors) = kv_phase(args, clients, Phase::Populate, args.key_space).await;
+        if errors > 0 {
+            eprintln!("bench: populating the key space failed ({errors} errors)");
+            std::process::exit(1);
+        }
+    }
+    marker("timed-start");
+    tokio::time::sleep(QUIET).await;
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    let (latencies_ns, errors) = kv_phase(args, clients, Phase::Measure, args.total).await;
     let secs = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu_before;
     marker("timed-end");
     tokio::time::sleep(QUIET).await;
-    Outcome { secs, cpu_s, latencies_us, errors }
+    Outcome { secs, cpu_s, latencies_ns, errors }
 }
 
 /// C watchers on `watch/`, one writer putting N keys; timed until every
@@ -260,7 +305,7 @@ async fn run_watch(args: &Args, clients: &[Client]) -> Outcome {
     let cpu_s = cpu_seconds() - cpu_before;
     marker("timed-end");
     tokio::time::sleep(QUIET).await;
-    Outcome { secs, cpu_s, latencies_us: Vec::new(), errors }
+    Outcome { secs, cpu_s, latencies_ns: Vec::new(), errors }
 }
 
 fn bytes_of(len: usize) -> bytes::Bytes {
@@ -272,7 +317,7 @@ fn percentile(sorted: &[u64], pct: usize) -> f64 {
         return 0.0;
     }
     let index = ((sorted.len() * pct).div_ceil(100)).clamp(1, sorted.len()) - 1;
-    sorted[index] as f64
+    sorted[index] as f64 / 1000.0
 }
 
 #[tokio::main]
@@ -302,7 +347,7 @@ async fn main() {
         Workload::Watch => args.total * args.clients as u64,
         Workload::Put | Workload::Get => args.total,
     };
-    let mut sorted = outcome.latencies_us;
+    let mut sorted = outcome.latencies_ns;
     sorted.sort_unstable();
     let workload = match args.workload {
         Workload::Put => "put",
