@@ -1,7 +1,7 @@
 //! One HTTP/2 connection to one etcd member, driven by its own task.
 //!
-//! Requests are written by the callers' tasks straight into h2's stream
-//! state; the connection task flushes whatever has queued up in one socket
+//! Requests are written by the callers' tasks straight into the HTTP/2
+//! state (`http2`); the connection task flushes whatever has queued up in one socket
 //! write. That is where batching under concurrency comes from, and why no
 //! request crosses a channel or a second task on its way out.
 //!
@@ -24,14 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 pub(super) use self::held_wakes::CallWaker;
-use self::socket::ScalarWrites;
+use self::socket::PacedSocket;
 use super::endpoint::Endpoint;
+use super::http2::{self, SendRequest};
 use super::tls::Tls;
 use crate::config::MIN_KEEPALIVE_INTERVAL;
 use crate::error::{Error, ErrorKind, Result};
@@ -67,13 +66,13 @@ pub(crate) struct ConnectionSettings {
 /// A live connection; clones share it.
 ///
 /// The request handle sits behind its own `Arc`: every call clones the
-/// connection out of its slot, and cloning or dropping an h2 handle takes
-/// the lock that the connection task and every other caller contend for.
-/// It is not kept in `ConnectionState`, which the connection task holds:
-/// h2 ends a connection only when its last handle is gone.
+/// connection out of its slot, and cloning or dropping a request handle
+/// takes the lock that the connection task and every other caller contend
+/// for. It is not kept in `ConnectionState`, which the connection task
+/// holds: a connection ends only when its last handle is gone.
 #[derive(Clone)]
 pub(crate) struct Connection {
-    pub(crate) send: Arc<SendRequest<Bytes>>,
+    pub(crate) send: Arc<SendRequest>,
     state: Arc<ConnectionState>,
 }
 
@@ -85,7 +84,7 @@ struct ConnectionState {
     /// unary calls), because etcd counts pings on an idle connection as abuse.
     active: AtomicUsize,
     /// Unary calls in flight: the write side defers its flush while others
-    /// are waiting (see `ScalarWrites`).
+    /// are waiting (see `PacedSocket`).
     unary: AtomicUsize,
     /// Reads from the socket that returned data: progress, as the watchdog sees it.
     reads: AtomicU64,
@@ -129,8 +128,10 @@ impl Drop for UnaryInFlight<'_> {
 }
 
 impl Connection {
+    /// Whether the connection has ended, or takes no new requests (the
+    /// server sent GOAWAY): either way the next call dials again.
     pub(crate) fn is_closed(&self) -> bool {
-        self.state.closed.load(Ordering::Acquire)
+        self.state.closed.load(Ordering::Acquire) || !self.send.accepts_streams()
     }
 
     /// Whether the connection ended because the member stopped answering.
@@ -224,7 +225,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match tls {
-        None => start(ScalarWrites::new(socket, state.clone()), endpoint, settings, state, None).await,
+        None => start(PacedSocket::new(socket, state.clone()), endpoint, settings, state, None).await,
         Some(tls) => {
             let stream = match tls.connect(socket, endpoint).await {
                 Ok(stream) => stream,
@@ -238,7 +239,7 @@ where
                 Err(e) => return Err(e),
             };
             let identity = Some(tls.has_identity());
-            start(ScalarWrites::new(stream, state.clone()), endpoint, settings, state, identity).await
+            start(PacedSocket::new(stream, state.clone()), endpoint, settings, state, identity).await
         }
     }
 }
@@ -262,7 +263,7 @@ async fn dial_unix(endpoint: &Endpoint) -> std::result::Result<tokio::net::TcpSt
 }
 
 async fn start<T>(
-    io: ScalarWrites<T>,
+    io: PacedSocket<T>,
     endpoint: &Endpoint,
     settings: ConnectionSettings,
     state: Arc<ConnectionState>,
@@ -271,14 +272,9 @@ async fn start<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, mut connection) = h2::client::Builder::new()
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .enable_push(false)
-        .handshake::<_, Bytes>(io)
-        .await
-        .map_err(|e| misdialed(&state, endpoint).unwrap_or_else(|| setup_error(e, endpoint, tls_identity, true)))?;
-    let pinger = connection.ping_pong();
+    let windows = http2::Config { stream_window: STREAM_WINDOW, connection_window: CONNECTION_WINDOW };
+    let (send, connection) = http2::handshake(io, windows);
+    let pinger = send.pinger();
     let task_state = state.clone();
     let name = endpoint.original.clone();
     let for_task = endpoint.clone();
@@ -349,7 +345,7 @@ fn was_cut_or_closed(e: &Error) -> bool {
 }
 
 /// What answered instead of an HTTP/2 gRPC server, judged by the first bytes
-/// it sent, when that says more than the h2 error does. etcd 3.6 and newer
+/// it sent, when that says more than the HTTP/2 error does. etcd 3.6 and newer
 /// answer on the peer port in HTTP/1 only (3.5 also served gRPC there).
 fn misdialed(state: &ConnectionState, endpoint: &Endpoint) -> Option<Error> {
     let first = state.first_bytes.get()?;
@@ -368,12 +364,12 @@ fn misdialed(state: &ConnectionState, endpoint: &Endpoint) -> Option<Error> {
     Some(Error::new(ErrorKind::Protocol, message).with_endpoint(url.clone()))
 }
 
-/// An h2 failure while setting up or running a connection: a TLS refusal
+/// An HTTP/2 failure while setting up or running a connection: a TLS refusal
 /// says which, anything else is Unavailable. `tls_identity` is given for a
 /// TLS connection (whether it has a client certificate): a server that
 /// drops the session right after the handshake (`setting_up`) has refused
 /// the client's certificate, or its absence.
-fn setup_error(e: h2::Error, endpoint: &Endpoint, tls_identity: Option<bool>, setting_up: bool) -> Error {
+fn setup_error(e: http2::Error, endpoint: &Endpoint, tls_identity: Option<bool>, setting_up: bool) -> Error {
     if let (Some(io), Some(has_identity)) = (e.get_io(), tls_identity) {
         if let Some(tls) = super::tls::classify_io(io, endpoint, has_identity) {
             return tls;
@@ -394,7 +390,7 @@ fn setup_error(e: h2::Error, endpoint: &Endpoint, tls_identity: Option<bool>, se
 /// keepalive interval is due, or at once when nothing has arrived for a
 /// tick. Returns (ending the connection) when a ping goes unanswered.
 async fn watchdog(
-    pinger: Option<h2::PingPong>,
+    pinger: http2::Pinger,
     settings: ConnectionSettings,
     state: Arc<ConnectionState>,
     ready: Arc<Mutex<Option<tokio::sync::oneshot::Sender<Result<()>>>>>,
@@ -404,11 +400,7 @@ async fn watchdog(
             let _ = ready.send(result);
         }
     };
-    let Some(mut pinger) = pinger else {
-        report(Ok(()));
-        return std::future::pending().await;
-    };
-    match tokio::time::timeout(settings.dial_timeout, pinger.ping(h2::Ping::opaque())).await {
+    match tokio::time::timeout(settings.dial_timeout, pinger.ping()).await {
         Ok(Ok(_pong)) => report(Ok(())),
         // The connection's own error says more (a TLS alert, a reset); the
         // task reports it when the connection future ends.
@@ -446,7 +438,7 @@ async fn watchdog(
             early_probe_left = false;
         }
         let wait = if probe_due { PROBE_TIMEOUT.min(settings.keepalive_timeout) } else { settings.keepalive_timeout };
-        match tokio::time::timeout(wait, pinger.ping(h2::Ping::opaque())).await {
+        match tokio::time::timeout(wait, pinger.ping()).await {
             Ok(Ok(_pong)) => {
                 last_ping = Instant::now();
                 // Counted after the pong, so the pong is not taken for traffic.
@@ -460,7 +452,7 @@ async fn watchdog(
 }
 
 enum Ended {
-    Connection(h2::Error),
+    Connection(http2::Error),
     Watchdog(String),
 }
 
@@ -472,7 +464,7 @@ struct FirstOf<A, B> {
 
 impl<A, B> Future for FirstOf<A, B>
 where
-    A: Future<Output = std::result::Result<(), h2::Error>> + Unpin,
+    A: Future<Output = std::result::Result<(), http2::Error>> + Unpin,
     B: Future<Output = String>,
 {
     type Output = std::result::Result<(), Ended>;

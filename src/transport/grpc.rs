@@ -4,28 +4,22 @@
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
 use crate::error::{Error, ErrorKind, GrpcCode, Result};
 
-/// etcd's metadata key for "fail with NoLeader rather than wait"; on a
-/// stream, "end me if the member loses its leader".
-pub(crate) const HAS_LEADER: HeaderName = HeaderName::from_static("hasleader");
-
-/// Header names as constants: a name given as a string is parsed again on
-/// every lookup or insert.
-pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+/// The names of the fields that carry a call's outcome.
+const GRPC_STATUS: &str = "grpc-status";
+const GRPC_MESSAGE: &str = "grpc-message";
 
 /// Refuses an answer that is not gRPC (a web server's or a proxy's page):
 /// neither its body nor its status can be trusted.
-pub(crate) fn check_content_type(headers: &HeaderMap, endpoint: &str) -> Result<()> {
-    let content_type = headers.get(http::header::CONTENT_TYPE);
-    if content_type.is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")) {
+pub(crate) fn check_content_type(headers: &impl Lookup, endpoint: &str) -> Result<()> {
+    let content_type = headers.value("content-type");
+    if content_type.is_some_and(|t| t.starts_with(b"application/grpc")) {
         return Ok(());
     }
-    let shown = content_type.map_or("none".into(), |t| String::from_utf8_lossy(t.as_bytes()));
+    let shown = content_type.map_or("none".into(), String::from_utf8_lossy);
     Err(Error::protocol(format!("response content-type {shown:?} from {endpoint} is not gRPC")).with_endpoint(endpoint))
 }
 
@@ -168,19 +162,19 @@ pub(crate) fn parse_timeout(value: &HeaderValue) -> Option<Duration> {
 /// The status in trailers (or in headers of a trailers-only response):
 /// `Ok(None)` for grpc-status 0, `Ok(Some(err))` for a failure, and `Err` when
 /// there is no status at all.
-pub(crate) fn status(headers: &HeaderMap) -> Option<Result<(), Error>> {
-    let code = headers.get(GRPC_STATUS)?;
-    if code.as_bytes() == b"0" {
+pub(crate) fn status(headers: &impl Lookup) -> Option<Result<(), Error>> {
+    let code = headers.value(GRPC_STATUS)?;
+    if code == b"0" {
         return Some(Ok(()));
     }
-    let code = code.to_str().ok().and_then(|c| c.parse::<i32>().ok());
+    let code = std::str::from_utf8(code).ok().and_then(|c| c.parse::<i32>().ok());
     let Some(code) = code else {
         return Some(Err(Error::protocol("unparsable grpc-status")));
     };
     if code == 0 {
         return Some(Ok(()));
     }
-    let message = headers.get(GRPC_MESSAGE).map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
+    let message = headers.value(GRPC_MESSAGE).map(percent_decode).unwrap_or_default();
     Some(Err(Error::from_grpc(GrpcCode::from_i32(code), &message)))
 }
 
@@ -207,10 +201,30 @@ fn percent_decode(raw: &[u8]) -> String {
 /// A proxy that cannot reach etcd says so with 429, 502, 503 or 504, which
 /// gRPC counts as Unavailable (worth another member); any other status is a
 /// server that does not speak gRPC, a protocol violation.
-pub(crate) fn http_status_error(status: http::StatusCode) -> Error {
-    let unavailable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+pub(crate) fn http_status_error(status: u16) -> Error {
+    let unavailable = matches!(status, 429 | 502 | 503 | 504);
     let kind = if unavailable { ErrorKind::Unavailable } else { ErrorKind::Protocol };
-    Error::new(kind, format!("HTTP status {status} instead of a gRPC answer"))
+    let shown = http::StatusCode::from_u16(status).map_or_else(|_| status.to_string(), |s| s.to_string());
+    Error::new(kind, format!("HTTP status {shown} instead of a gRPC answer"))
+}
+
+/// Header fields looked up by (lower-case) name: an `http` map, or the
+/// fields of our own HTTP/2 layer.
+pub(crate) trait Lookup {
+    /// The first value of `name`.
+    fn value(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl Lookup for HeaderMap {
+    fn value(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(HeaderValue::as_bytes)
+    }
+}
+
+impl Lookup for super::http2::Fields {
+    fn value(&self, name: &str) -> Option<&[u8]> {
+        self.get(name)
+    }
 }
 
 #[cfg(test)]

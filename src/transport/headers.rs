@@ -1,106 +1,191 @@
-//! The headers of every request, prebuilt once per client.
+//! The header block of every request, encoded straight into HPACK.
 //!
-//! A call copies a template and overwrites the values that change: the
-//! deadline, when it sends one, and the token. The templates already hold
-//! those names, so the copy is the map's final size: adding a name to a
-//! copied map would grow it (a reallocation and a rehash), which cost more
-//! than the rest of the request line.
+//! Each field goes out as a literal that the server's table never keeps
+//! (RFC 7541, 6.2.2), so a block is valid on any connection at any time
+//! and costs a copy, not a table lookup. The fields every call sends are
+//! encoded once per client; a call adds its path, authority and the values
+//! that change (the deadline, when it sends one, and the token).
 
+use std::cell::Cell;
 use std::time::Duration;
 
-use http::header::{HeaderName, CONTENT_TYPE, TE, USER_AGENT};
+use bytes::BytesMut;
+use http::uri::Scheme;
 use http::{HeaderMap, HeaderValue};
 
+use super::endpoint::Endpoint;
 use super::grpc;
+use super::http2::hpack;
 
 /// etcd's auth token header.
-pub(super) const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
+pub(super) const TOKEN_HEADER: &str = "token";
 
-/// The header maps a call starts from.
-pub(super) struct HeaderTemplates {
-    /// Content type, `te`, user agent and, with credentials, a slot for
-    /// the token; indexed by [`HeaderTemplates::slot`]: with `hasleader`
-    /// or not, with a slot for the deadline or not. Most calls send no
-    /// deadline, so most calls neither add nor remove a name.
-    maps: [HeaderMap; 4],
-    with_token: bool,
+/// Static-table entries (RFC 7541, appendix A) and names we use.
+const METHOD_POST: usize = 3;
+const SCHEME_HTTP: usize = 6;
+const SCHEME_HTTPS: usize = 7;
+
+/// Names the client sets itself: a raw stub's metadata of the same name
+/// is dropped, and HTTP/2 forbids the connection-specific ones.
+const OURS: [&str; 12] = [
+    "content-type",
+    "te",
+    "user-agent",
+    "grpc-timeout",
+    TOKEN_HEADER,
+    "hasleader",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+thread_local! {
+    /// Where a call's block is built; kept per thread so no call allocates.
+    static SCRATCH: Cell<BytesMut> = Cell::new(BytesMut::with_capacity(512));
 }
 
-impl HeaderTemplates {
-    /// Templates for a client that sends a token (`with_token`) or not.
-    pub(super) fn new(with_token: bool) -> HeaderTemplates {
-        // Only overwritten, never sent: every call sets or removes them.
-        let placeholder = HeaderValue::from_static("0");
-        let mut base = HeaderMap::with_capacity(6);
-        base.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        base.insert(TE, HeaderValue::from_static("trailers"));
-        base.insert(USER_AGENT, HeaderValue::from_static(concat!("etcd-raw/", env!("CARGO_PKG_VERSION"))));
-        if with_token {
-            base.insert(TOKEN_HEADER, placeholder.clone());
-        }
-        let maps = [(false, false), (false, true), (true, false), (true, true)].map(|(leader, timeout)| {
-            let mut map = base.clone();
-            if leader {
-                map.insert(grpc::HAS_LEADER, HeaderValue::from_static("true"));
-            }
-            if timeout {
-                map.insert(grpc::GRPC_TIMEOUT, placeholder.clone());
-            }
-            map
-        });
-        HeaderTemplates { maps, with_token }
+/// What one call's header block holds beyond the constant fields.
+pub(super) struct Head<'a> {
+    pub(super) endpoint: &'a Endpoint,
+    pub(super) path: &'a str,
+    /// Send `hasleader: true` (etcd then refuses without a leader).
+    pub(super) leader: bool,
+    pub(super) timeout: Option<Duration>,
+    pub(super) token: Option<&'a HeaderValue>,
+    /// A raw stub's own metadata.
+    pub(super) extra: Option<&'a HeaderMap>,
+}
+
+/// The constant fields, encoded once.
+pub(super) struct HeadEncoder {
+    constant: BytesMut,
+}
+
+impl HeadEncoder {
+    pub(super) fn new() -> HeadEncoder {
+        let mut constant = BytesMut::new();
+        hpack::encode_literal(&mut constant, b"content-type", b"application/grpc", false);
+        hpack::encode_literal(&mut constant, b"te", b"trailers", false);
+        let agent = concat!("etcd-raw/", env!("CARGO_PKG_VERSION"));
+        hpack::encode_literal(&mut constant, b"user-agent", agent.as_bytes(), false);
+        HeadEncoder { constant }
     }
 
-    fn slot(leader: bool, timeout: bool) -> usize {
-        usize::from(leader) * 2 + usize::from(timeout)
+    /// Encodes `head` and hands the block to `send`.
+    pub(super) fn with_block<R>(&self, head: &Head<'_>, send: impl FnOnce(&[u8]) -> R) -> R {
+        // Taken out while in use: a thread that is ending (or a call made
+        // inside `send`) simply starts from an empty buffer.
+        let mut block = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        block.clear();
+        self.encode(head, &mut block);
+        let sent = send(&block);
+        let _ = SCRATCH.try_with(|scratch| scratch.set(block));
+        sent
     }
 
-    /// The headers of one call: with `hasleader` when `leader`, a
-    /// `grpc-timeout` when `timeout` is given and the token when there is one.
-    pub(super) fn fill(&self, leader: bool, timeout: Option<Duration>, token: Option<&HeaderValue>) -> HeaderMap {
-        let mut headers = self.maps[HeaderTemplates::slot(leader, timeout.is_some())].clone();
-        if let Some(timeout) = timeout {
-            headers.insert(grpc::GRPC_TIMEOUT, grpc::timeout_header(timeout));
+    fn encode(&self, head: &Head<'_>, out: &mut BytesMut) {
+        hpack::encode_indexed(out, METHOD_POST);
+        let https = head.endpoint.scheme == Scheme::HTTPS;
+        hpack::encode_indexed(out, if https { SCHEME_HTTPS } else { SCHEME_HTTP });
+        hpack::encode_literal(out, b":authority", head.endpoint.authority.as_str().as_bytes(), false);
+        hpack::encode_literal(out, b":path", head.path.as_bytes(), false);
+        out.extend_from_slice(&self.constant);
+        if head.leader {
+            hpack::encode_literal(out, b"hasleader", b"true", false);
         }
-        match token {
-            Some(token) => {
-                headers.insert(TOKEN_HEADER, token.clone());
-            }
-            None if self.with_token => {
-                headers.remove(TOKEN_HEADER);
-            }
-            None => {}
+        if let Some(timeout) = head.timeout {
+            hpack::encode_literal(out, b"grpc-timeout", grpc::timeout_header(timeout).as_bytes(), false);
         }
-        headers
+        if let Some(token) = head.token {
+            // Never indexed anywhere on the way: it is a credential.
+            hpack::encode_literal(out, TOKEN_HEADER.as_bytes(), token.as_bytes(), true);
+        }
+        for (name, value) in head.extra.into_iter().flatten() {
+            if !OURS.contains(&name.as_str()) {
+                hpack::encode_literal(out, name.as_str().as_bytes(), value.as_bytes(), value.is_sensitive());
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
-    fn names(headers: &HeaderMap) -> Vec<&str> {
-        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        names.sort_unstable();
-        names
+    fn decode(block: &[u8]) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        let decoded = hpack::Decoder::new(4096).decode(&Bytes::copy_from_slice(block), 1 << 20, &mut fields);
+        assert!(decoded.is_ok(), "{decoded:?}");
+        fields
+            .iter()
+            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
+            .collect()
+    }
+
+    fn names(fields: &[(String, String)]) -> Vec<&str> {
+        fields.iter().map(|(n, _)| n.as_str()).collect()
     }
 
     #[test]
-    fn placeholders_are_filled_or_removed_never_sent() {
-        let templates = HeaderTemplates::new(true);
+    fn blocks_hold_the_request_line_the_constant_fields_and_only_the_optional_ones_asked_for() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:2379", false).map_err(|e| e.to_string());
+        let Ok(endpoint) = endpoint else { panic!("{endpoint:?}") };
+        let encoder = HeadEncoder::new();
         let token = HeaderValue::from_static("abc.1");
-        let full = templates.fill(true, Some(Duration::from_millis(1500)), Some(&token));
-        assert_eq!(names(&full), ["content-type", "grpc-timeout", "hasleader", "te", "token", "user-agent"]);
-        assert_eq!(full[grpc::GRPC_TIMEOUT], "1500m");
-        assert_eq!(full[TOKEN_HEADER], "abc.1");
-        let bare = templates.fill(false, None, None);
-        assert_eq!(names(&bare), ["content-type", "te", "user-agent"]);
-        let no_auth = HeaderTemplates::new(false).fill(false, Some(Duration::from_secs(2)), None);
-        assert_eq!(names(&no_auth), ["content-type", "grpc-timeout", "te", "user-agent"]);
-        assert_eq!(no_auth[grpc::GRPC_TIMEOUT], "2000m");
-        let leader = templates.fill(true, None, Some(&token));
-        assert_eq!(names(&leader), ["content-type", "hasleader", "te", "token", "user-agent"]);
-        let timed = templates.fill(false, Some(Duration::from_millis(300)), None);
-        assert_eq!(names(&timed), ["content-type", "grpc-timeout", "te", "user-agent"]);
+        let full = Head {
+            endpoint: &endpoint,
+            path: "/etcdserverpb.KV/Range",
+            leader: true,
+            timeout: Some(Duration::from_millis(1500)),
+            token: Some(&token),
+            extra: None,
+        };
+        let fields = encoder.with_block(&full, decode);
+        assert_eq!(
+            names(&fields),
+            [
+                ":method",
+                ":scheme",
+                ":authority",
+                ":path",
+                "content-type",
+                "te",
+                "user-agent",
+                "hasleader",
+                "grpc-timeout",
+                "token"
+            ]
+        );
+        assert_eq!(fields[0].1, "POST");
+        assert_eq!(fields[1].1, "http");
+        assert_eq!(fields[2].1, "127.0.0.1:2379");
+        assert_eq!(fields[3].1, "/etcdserverpb.KV/Range");
+        assert_eq!(fields[8].1, "1500m");
+        assert_eq!(fields[9].1, "abc.1");
+        let bare = Head { leader: false, timeout: None, token: None, ..full };
+        let fields = encoder.with_block(&bare, decode);
+        assert_eq!(names(&fields), [":method", ":scheme", ":authority", ":path", "content-type", "te", "user-agent"]);
+    }
+
+    #[test]
+    fn a_stubs_metadata_is_kept_except_where_the_client_sets_its_own() {
+        let endpoint = Endpoint::parse("https://etcd.example:2379", true).map_err(|e| e.to_string());
+        let Ok(endpoint) = endpoint else { panic!("{endpoint:?}") };
+        let mut extra = HeaderMap::new();
+        extra.insert("x-trace", HeaderValue::from_static("t1"));
+        extra.insert("content-type", HeaderValue::from_static("application/grpc+proto"));
+        extra.insert("te", HeaderValue::from_static("trailers"));
+        let head =
+            Head { endpoint: &endpoint, path: "/p", leader: false, timeout: None, token: None, extra: Some(&extra) };
+        let fields = HeadEncoder::new().with_block(&head, decode);
+        assert_eq!(fields[1].1, "https");
+        assert_eq!(fields.iter().filter(|(n, _)| n == "content-type").count(), 1);
+        assert_eq!(fields.iter().filter(|(n, _)| n == "te").count(), 1);
+        assert_eq!(fields.last().map(|(n, v)| (n.as_str(), v.as_str())), Some(("x-trace", "t1")));
     }
 }

@@ -21,6 +21,7 @@ mod endpoints;
 pub(crate) mod grpc;
 mod headers;
 mod health;
+mod http2;
 mod policy;
 mod raw;
 pub(crate) mod rpc;
@@ -35,8 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::uri::PathAndQuery;
-use http::{HeaderValue, Method, Request, Uri};
+use http::HeaderValue;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -44,7 +44,7 @@ use auth::TokenState;
 pub(crate) use backoff::Backoff;
 use connection::{Connection, ConnectionSettings};
 use endpoint::Endpoint;
-use headers::HeaderTemplates;
+use headers::HeadEncoder;
 use health::Reason;
 pub use raw::{RawBody, RawChannel};
 pub(crate) use slots::EndpointId;
@@ -69,7 +69,7 @@ struct Shared {
     max_send: usize,
     max_recv: usize,
     /// What every request's headers start from.
-    headers: HeaderTemplates,
+    headers: HeadEncoder,
     /// The config's `require_leader`; see [`rpc::asks_for_leader`].
     require_leader: bool,
     tls: Option<Tls>,
@@ -110,7 +110,7 @@ impl Transport {
                 request_timeout: config.request_timeout,
                 max_send: grpc::send_limit(config.max_send_msg_size),
                 max_recv: config.max_recv_msg_size,
-                headers: HeaderTemplates::new(config.credentials.is_some()),
+                headers: HeadEncoder::new(),
                 require_leader: config.require_leader,
                 tls,
                 auth: config.credentials.clone().map(TokenState::new),
@@ -408,34 +408,27 @@ impl Transport {
         });
     }
 
-    /// The request line and headers of one call, with the current token.
-    fn head(&self, index: usize, path: PathAndQuery, timeout: Option<Duration>) -> Result<Request<()>> {
-        let token = self.token().and_then(|t| t.value);
-        self.head_with(index, path, timeout, token.as_ref())
-    }
-
-    /// The request line and headers of one call, with `token` if given.
-    fn head_with(
+    /// Encodes the header block of one call to `path` on endpoint `index`
+    /// (with `token` if given, and a raw stub's `extra` metadata) and hands
+    /// it to `send`.
+    fn with_head<R>(
         &self,
         index: usize,
-        path: PathAndQuery,
+        path: &str,
         timeout: Option<Duration>,
         token: Option<&HeaderValue>,
-    ) -> Result<Request<()>> {
-        let endpoint = &self.shared.slots[index].endpoint;
-        let asks_for_leader = rpc::asks_for_leader(path.path(), self.shared.require_leader);
-        let uri = Uri::builder()
-            .scheme(endpoint.scheme.clone())
-            .authority(endpoint.authority.clone())
-            .path_and_query(path)
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("building request URI: {e}")))?;
-        let mut request = Request::new(());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri;
-        *request.version_mut() = http::Version::HTTP_2;
-        *request.headers_mut() = self.shared.headers.fill(asks_for_leader, timeout, token);
-        Ok(request)
+        extra: Option<&http::HeaderMap>,
+        send: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let head = headers::Head {
+            endpoint: &self.shared.slots[index].endpoint,
+            path,
+            leader: rpc::asks_for_leader(path, self.shared.require_leader),
+            timeout,
+            token,
+            extra,
+        };
+        self.shared.headers.with_block(&head, send)
     }
 
     fn endpoint_name(&self, index: usize) -> &str {

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::connection::ActiveStream;
 use super::grpc;
+use super::http2;
 use super::rpc::is_streaming;
 use super::unary::{at_deadline, h2_error, secret};
 use super::{later, Transport};
@@ -112,26 +113,18 @@ impl Transport {
                 }
             };
             let active = connection.track();
-            let mut send = match (*connection.send).clone().ready().await {
-                Ok(send) => send,
-                Err(e) => {
-                    last = Some(h2_error(e, &endpoint));
-                    continue;
-                }
-            };
             // The server is told what is left of the deadline.
             let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
             if remaining.is_some_and(|r| r.is_zero()) {
                 return Err(Error::new(ErrorKind::DeadlineExceeded, "deadline passed before the request was sent"));
             }
-            let mut head = self.head_for_path(index, &parts.uri, remaining)?;
-            for (name, value) in parts.headers.iter() {
-                // Ours win for the gRPC basics; the stub's metadata is kept.
-                if !head.headers().contains_key(name) {
-                    head.headers_mut().append(name.clone(), value.clone());
-                }
-            }
-            let (response, mut stream) = match send.send_request(head, false) {
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let token = self.token().and_then(|t| t.value);
+            // Ours win for the gRPC basics; the stub's metadata is kept.
+            let opened = self.with_head(index, path, remaining, token.as_ref(), Some(&parts.headers), |block| {
+                connection.send.send_request(block, Bytes::new(), false)
+            });
+            let (response, mut stream) = match opened {
                 Ok(pair) => pair,
                 Err(e) => {
                     last = Some(h2_error(e, &endpoint));
@@ -144,30 +137,24 @@ impl Transport {
                     tracing::debug!(parent: &pump_trace.span, error = %e, "raw request body ended early");
                 }
             });
-            let response = response.await.map_err(|e| match deadline {
+            let (head, recv) = response.await.map_err(|e| match deadline {
                 Some(at) => at_deadline(h2_error(e, &endpoint), at),
                 None => h2_error(e, &endpoint),
             })?;
-            let (head, recv) = response.into_parts();
             let mut raw =
                 RawBody { recv: Some(recv), data_done: false, _active: Some(active), trace: Some(trace.clone()) };
+            let headers = head.fields.to_header_map();
             // A trailers-only answer carries its status in the headers.
-            if grpc::status(&head.headers).is_some() {
-                raw.finish(Some(&head.headers));
+            if grpc::status(&headers).is_some() {
+                raw.finish(Some(&headers));
             }
-            return Ok(Response::from_parts(head, raw));
+            let mut response = Response::new(raw);
+            *response.status_mut() = http::StatusCode::from_u16(head.status)
+                .map_err(|_| Error::protocol(format!("HTTP status {} from {endpoint}", head.status)))?;
+            *response.headers_mut() = headers;
+            return Ok(response);
         }
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Unavailable, "no endpoint available")))
-    }
-
-    fn head_for_path(
-        &self,
-        index: usize,
-        uri: &http::Uri,
-        timeout: Option<std::time::Duration>,
-    ) -> Result<Request<()>, Error> {
-        let path = uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        self.head(index, path, timeout)
     }
 }
 
@@ -208,30 +195,19 @@ impl Trace {
 
 /// Copies the stub's request body into the HTTP/2 stream, waiting for flow
 /// control capacity so a fast producer cannot buffer without bound.
-async fn pump(body: &mut tonic::body::Body, stream: &mut h2::SendStream<Bytes>, trace: &Trace) -> Result<(), String> {
+async fn pump(body: &mut tonic::body::Body, stream: &mut http2::SendStream, trace: &Trace) -> Result<(), String> {
     loop {
         let frame = poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await;
         let Some(frame) = frame else {
             return stream.send_data(Bytes::new(), true).map_err(|e| e.to_string());
         };
         let frame = frame.map_err(|e| e.to_string())?;
-        let Ok(mut data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else { continue };
         if trace.traced {
             tracing::trace!(parent: &trace.span, request = ?data, "send");
         }
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let capacity = match poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(capacity)) => capacity,
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Err("stream closed".into()),
-            };
-            if capacity == 0 {
-                continue;
-            }
-            let chunk = data.split_to(capacity.min(data.len()));
-            stream.send_data(chunk, false).map_err(|e| e.to_string())?;
-        }
+        poll_fn(|cx| stream.poll_room(cx)).await.map_err(|e| e.to_string())?;
+        stream.send_data(data, false).map_err(|e| e.to_string())?;
     }
 }
 
@@ -268,7 +244,7 @@ fn status_response(error: &Error) -> Response<RawBody> {
 
 /// The response body of a raw call: the server's messages, then trailers.
 pub struct RawBody {
-    recv: Option<h2::RecvStream>,
+    recv: Option<http2::RecvStream>,
     data_done: bool,
     _active: Option<ActiveStream>,
     /// Until the call's end is logged.
@@ -283,7 +259,7 @@ impl RawBody {
         }
     }
 
-    fn fail(&mut self, error: h2::Error) -> Error {
+    fn fail(&mut self, error: http2::Error) -> Error {
         let error = h2_error(error, "raw stream");
         if let Some(trace) = self.trace.take() {
             trace.failed(&error);
@@ -308,7 +284,7 @@ impl Body for RawBody {
         if !this.data_done {
             match recv.poll_data(cx) {
                 Poll::Ready(Some(Ok(data))) => {
-                    let _ = recv.flow_control().release_capacity(data.len());
+                    recv.release(data.len());
                     if let Some(trace) = this.trace.as_ref().filter(|t| t.traced) {
                         tracing::trace!(parent: &trace.span, response = ?data, "received");
                     }
@@ -322,6 +298,7 @@ impl Body for RawBody {
         match recv.poll_trailers(cx) {
             Poll::Ready(Ok(Some(trailers))) => {
                 this.recv = None;
+                let trailers = trailers.to_header_map();
                 this.finish(Some(&trailers));
                 Poll::Ready(Some(Ok(Frame::trailers(trailers))))
             }

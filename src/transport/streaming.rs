@@ -13,6 +13,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::connection::ActiveStream;
 use super::grpc;
+use super::http2;
 use super::rpc::Rpc;
 use super::unary::h2_error;
 use super::Transport;
@@ -20,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The sending half: request messages go out in order.
 pub(crate) struct Sink<Q> {
-    stream: h2::SendStream<Bytes>,
+    stream: http2::SendStream,
     /// Messages pushed and not yet flushed.
     pending: BytesMut,
     max_send: usize,
@@ -29,7 +30,7 @@ pub(crate) struct Sink<Q> {
 }
 
 impl<Q: prost::Message> Sink<Q> {
-    /// Queues `message`; h2 sends it as flow control allows.
+    /// Queues `message`; it goes out as flow control allows.
     pub(crate) fn send(&mut self, message: &Q) -> Result<()> {
         self.push(message)?;
         self.flush()
@@ -70,10 +71,10 @@ pub(crate) struct Source<R> {
 
 enum State {
     /// Waiting for the response headers.
-    Head(h2::client::ResponseFuture),
-    Body(h2::RecvStream),
+    Head(http2::ResponseFuture),
+    Body(http2::RecvStream),
     /// Data is over; waiting for the trailers.
-    Trailers(h2::RecvStream),
+    Trailers(http2::RecvStream),
     Done,
 }
 
@@ -94,23 +95,23 @@ impl<R: prost::Message + Default> Source<R> {
             match &mut self.state {
                 State::Head(response) => {
                     let response = ready!(Pin::new(response).poll(cx));
-                    let response = match response {
+                    let (head, body) = match response {
                         Ok(response) => response,
                         Err(e) => return self.fail(h2_error(e, &self.endpoint.clone())),
                     };
-                    if response.status() != http::StatusCode::OK {
-                        let error = grpc::http_status_error(response.status()).with_endpoint(self.endpoint.clone());
+                    if head.status != 200 {
+                        let error = grpc::http_status_error(head.status).with_endpoint(self.endpoint.clone());
                         return self.fail(error);
                     }
                     // Not gRPC (a proxy's page, say), as for unary calls.
-                    if let Err(error) = grpc::check_content_type(response.headers(), &self.endpoint) {
+                    if let Err(error) = grpc::check_content_type(&head.fields, &self.endpoint) {
                         return self.fail(error);
                     }
-                    if let Some(status) = grpc::status(response.headers()) {
+                    if let Some(status) = grpc::status(&head.fields) {
                         self.state = State::Done;
                         return Poll::Ready(status.map(|()| None).map_err(|e| e.with_endpoint(self.endpoint.clone())));
                     }
-                    self.state = State::Body(response.into_body());
+                    self.state = State::Body(body);
                 }
                 State::Body(body) => {
                     if let Some(len) = grpc::frame_len(&self.buffered) {
@@ -129,7 +130,7 @@ impl<R: prost::Message + Default> Source<R> {
                     }
                     match ready!(body.poll_data(cx)) {
                         Some(Ok(chunk)) => {
-                            let _ = body.flow_control().release_capacity(chunk.len());
+                            body.release(chunk.len());
                             self.buffered.extend_from_slice(chunk.chunk());
                         }
                         Some(Err(e)) => return self.fail(h2_error(e, &self.endpoint.clone())),
@@ -182,9 +183,12 @@ impl Transport {
         let endpoint = self.endpoint_name(index).to_string();
         let connection = self.connection_for_stream(index, wait).await?;
         let active = connection.track();
-        let mut send = (*connection.send).clone().ready().await.map_err(|e| h2_error(e, &endpoint))?;
-        let head = self.head(index, http::uri::PathAndQuery::from_static(rpc.path), timeout)?;
-        let (response, stream) = send.send_request(head, false).map_err(|e| h2_error(e, &endpoint))?;
+        let token = self.token().and_then(|t| t.value);
+        let (response, stream) = self
+            .with_head(index, rpc.path, timeout, token.as_ref(), None, |block| {
+                connection.send.send_request(block, Bytes::new(), false)
+            })
+            .map_err(|e| h2_error(e, &endpoint))?;
         tracing::debug!(service = rpc.service, method = rpc.method, endpoint = %endpoint, "stream opened");
         let sink = Sink {
             stream,

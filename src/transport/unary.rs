@@ -17,6 +17,7 @@ use super::backoff::Backoff;
 use super::connection::{CallWaker, Connection};
 use super::grpc;
 use super::health::Reason;
+use super::http2;
 use super::policy::{self, Decision, Failure, LearnerPass, Rule};
 use super::rpc::{self, Rpc};
 use super::{deadline_after, later, EndpointId, Transport};
@@ -361,11 +362,6 @@ impl Transport {
     {
         let endpoint = self.endpoint_name(index);
         let _in_flight = connection.track_unary();
-        // A fresh handle has no stream of its own waiting to open, so
-        // `ready()` would only repeat the checks `send_request` makes (a
-        // failed connection, stream ids left) under one more lock. Over
-        // the server's stream limit, h2 queues the stream until one ends.
-        let mut send = (*connection.send).clone();
         // Waiting for the connection may have used up the deadline: then
         // the request stays here, and the caller's timer ends the call.
         let remaining = deadline.saturating_duration_since(now.unwrap_or_else(Instant::now));
@@ -378,39 +374,34 @@ impl Transport {
         // The deadline goes to the server only for calls that wait there
         // (see `rpc::waits_on_server`); the client keeps it for all.
         let told = rpc::waits_on_server(rpc.path).then_some(remaining);
-        let head = self
-            .head_with(index, http::uri::PathAndQuery::from_static(rpc.path), told, token)
-            .map_err(Failure::NotSent)?;
-        let (mut response, mut stream) =
-            send.send_request(head, false).map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
+        // The message goes with end-of-stream set: HEADERS and one DATA
+        // frame, queued together under one turn of the connection's lock.
+        let sent_request =
+            self.with_head(index, rpc.path, told, token, None, |block| connection.send.send_request(block, body, true));
+        let (mut response, send) = sent_request.map_err(|e| Failure::NotSent(h2_error(e, endpoint)))?;
         sent.store(true, Ordering::Relaxed);
-        // The message goes with end-of-stream set: one DATA frame, no empty
-        // trailing frame.
-        stream.send_data(body, true).map_err(|e| Failure::MaybeSent(h2_error(e, endpoint)))?;
-        // Neither is needed to read the answer (the response future keeps
-        // the stream open); dropped now, they are not carried in the
-        // future while it waits.
-        drop((stream, send));
+        // The response keeps the stream; the sending half is not needed.
+        drop(send);
         let wakes = CallWaker::new();
-        let response = wakes
+        let (head, body) = wakes
             .on(|cx| std::pin::Pin::new(&mut response).poll(cx))
             .await
             .map_err(|e| classify(e, endpoint, deadline))?;
-        read_response(response, &wakes, self.shared.max_recv, endpoint, deadline).await
+        read_response(head, body, &wakes, self.shared.max_recv, endpoint, deadline).await
     }
 }
 
 /// Received bytes a unary response gives back to the flow-control windows
 /// at a time. Most answers are far smaller and give nothing back while
-/// they are read: h2 returns a finished stream's bytes to the connection
-/// window when the stream is dropped, which saves a lock and often a wake
-/// of the connection task per call. Well under the stream window, so a
+/// they are read: a finished stream's bytes go back to the connection
+/// window when the stream is dropped, which saves a lock per call. Well under the stream window, so a
 /// large answer never stalls.
 const RELEASE_AT: usize = 1024 * 1024;
 
 /// Reads a unary response: headers, one message, trailers with the status.
 async fn read_response<R>(
-    response: http::Response<h2::RecvStream>,
+    head: http2::Head,
+    mut body: http2::RecvStream,
     wakes: &CallWaker,
     max_recv: usize,
     endpoint: &str,
@@ -419,7 +410,8 @@ async fn read_response<R>(
 where
     R: prost::Message + Default,
 {
-    let mut body = check_head(response, endpoint)?;
+    check_head(&head, endpoint)?;
+    drop(head);
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut unreleased = 0;
@@ -427,7 +419,7 @@ where
         let chunk = chunk.map_err(|e| classify(e, endpoint, deadline))?;
         unreleased += chunk.len();
         if unreleased >= RELEASE_AT {
-            let _ = body.flow_control().release_capacity(unreleased);
+            body.release(unreleased);
             unreleased = 0;
         }
         let buffered = match (&mut first, &mut rest) {
@@ -462,6 +454,11 @@ where
                 .with_endpoint(endpoint);
                 return Err(Failure::Status(err));
             }
+            if buffered > expected {
+                // More than one message: a unary answer has exactly one.
+                let err = Error::protocol("response with more than one message").with_endpoint(endpoint);
+                return Err(Failure::MaybeSent(err));
+            }
             if let Some(joined) = rest.as_mut() {
                 if buffered < expected {
                     joined.reserve(expected - buffered);
@@ -489,27 +486,25 @@ where
     grpc::decode(frame).map_err(|e| Failure::MaybeSent(e.with_endpoint(endpoint)))
 }
 
-/// Checks a unary response's headers and returns its body. A function of
-/// its own so that the headers are gone before the body is awaited.
-fn check_head(response: http::Response<h2::RecvStream>, endpoint: &str) -> Result<h2::RecvStream, Failure> {
-    let (head, body) = response.into_parts();
-    if head.status != http::StatusCode::OK {
+/// Checks a unary response's headers.
+fn check_head(head: &http2::Head, endpoint: &str) -> Result<(), Failure> {
+    if head.status != 200 {
         return Err(Failure::MaybeSent(grpc::http_status_error(head.status).with_endpoint(endpoint)));
     }
     // Whatever else answered (a web server, a proxy's error page), it was
     // not gRPC: its body and status cannot be trusted.
-    grpc::check_content_type(&head.headers, endpoint).map_err(Failure::MaybeSent)?;
+    grpc::check_content_type(&head.fields, endpoint).map_err(Failure::MaybeSent)?;
     // A trailers-only response carries its status in the headers, beside
     // the content type.
-    if head.headers.len() > 1 {
-        if let Some(status) = grpc::status(&head.headers) {
+    if head.fields.len() > 1 {
+        if let Some(status) = grpc::status(&head.fields) {
             return Err(match status {
                 Err(e) => Failure::Status(e.with_endpoint(endpoint)),
                 Ok(()) => Failure::MaybeSent(Error::protocol("response without a message")),
             });
         }
     }
-    Ok(body)
+    Ok(())
 }
 
 /// How early a server may reset a call for its deadline, against our clock.
@@ -520,11 +515,11 @@ fn expired(rpc: &Rpc, timeout: Duration) -> Error {
     Error::new(ErrorKind::DeadlineExceeded, format!("{} did not complete within its deadline of {timeout:?}", rpc.path))
 }
 
-/// An h2 failure after the request was handed over. Only a refused stream
-/// proves the server never processed it; a GOAWAY or a dropped socket
-/// leaves the outcome open.
-fn classify(e: h2::Error, endpoint: &str, deadline: Instant) -> Failure {
-    let unprocessed = e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM);
+/// An HTTP/2 failure after the request was handed over. Only a refused
+/// stream, or one above a GOAWAY's last stream id, proves the server never
+/// processed it; a dropped socket leaves the outcome open.
+fn classify(e: http2::Error, endpoint: &str, deadline: Instant) -> Failure {
+    let unprocessed = e.unprocessed();
     let err = at_deadline(h2_error(e, endpoint), deadline);
     if unprocessed {
         Failure::NotSent(err)
@@ -548,9 +543,9 @@ pub(crate) fn at_deadline(e: Error, deadline: Instant) -> Error {
     }
 }
 
-pub(crate) fn h2_error(e: h2::Error, endpoint: &str) -> Error {
+pub(crate) fn h2_error(e: http2::Error, endpoint: &str) -> Error {
     let kind = match e.reason() {
-        Some(h2::Reason::CANCEL) => ErrorKind::Canceled,
+        Some(http2::Reason::CANCEL) => ErrorKind::Canceled,
         _ => ErrorKind::Unavailable,
     };
     Error::new(kind, format!("connection to {endpoint}: {e}")).with_endpoint(endpoint).with_source(e)

@@ -1,8 +1,8 @@
 //! Wakes of unary callers, held while the connection task reads.
 //!
-//! One read pass hands many answers to h2, and h2 wakes each waiting call
-//! as its frames arrive, with the connection's lock just released and the
-//! next frame still to go. On the multi-thread runtime a call woken like
+//! One read pass hands many answers to the HTTP/2 state, which wakes each
+//! waiting call as its frames arrive, with the connection's lock held and
+//! the next frame still to go. On the multi-thread runtime a call woken like
 //! that often runs on the other worker at once, reaches for the same lock
 //! while the connection task holds it again, and both threads go through
 //! the kernel: under load, half of the client's futex calls were that.
@@ -67,16 +67,16 @@ pub(crate) fn holding<T>(pass: impl FnOnce() -> T) -> T {
     pass()
 }
 
-/// The waker one unary call gives h2 in place of its task's: it wakes the
-/// task, held until the end of a connection task's pass when one is
-/// running on the waking thread.
+/// The waker one unary call gives the HTTP/2 state in place of its
+/// task's: it wakes the task, held until the end of a connection task's
+/// pass when one is running on the waking thread.
 pub(crate) struct CallWaker {
     relay: Arc<Relay>,
-    /// The same `Waker` for every poll, so h2 never has to clone a new one.
+    /// The same `Waker` for every poll, so the state never has to clone a new one.
     waker: Waker,
 }
 
-/// What h2's copies of [`CallWaker::waker`] point to: the task to wake.
+/// What the state's copies of [`CallWaker::waker`] point to: the task to wake.
 #[derive(Default)]
 struct Relay {
     task: AtomicWaker,
@@ -88,7 +88,7 @@ impl CallWaker {
         CallWaker { waker: Waker::from(relay.clone()), relay }
     }
 
-    /// Awaits `poll` (an h2 poll function), which sees this call's waker
+    /// Awaits `poll` (an HTTP/2 poll function), which sees this call's waker
     /// in place of the awaiting task's.
     pub(crate) fn on<'a, T>(
         &'a self,
@@ -109,7 +109,7 @@ impl Wake for Relay {
     fn wake_by_ref(self: &Arc<Self>) {
         // Taken, not cloned: the task registers again when it polls.
         let mut task = self.task.take();
-        // h2 may also wake from a destructor while a thread ends, when its
+        // A wake may also come from a destructor while a thread ends, when its
         // locals may be gone: then the wake goes at once.
         let _ = HELD.try_with(|held| {
             if let Ok(mut held) = held.try_borrow_mut() {

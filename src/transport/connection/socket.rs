@@ -1,7 +1,6 @@
-//! The socket as h2 sees it: scalar writes, a flush and a read that wait
+//! The socket as the HTTP/2 driver sees it: a flush and a read that wait
 //! for company under load, and reads counted for the watchdog.
 
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,10 +17,9 @@ use super::ConnectionState;
 /// per put at 4 callers, -15 to -20% per get at 64).
 const DEFER_ABOVE: usize = 8;
 
-/// The socket (plain or TLS), reported as not supporting vectored writes.
-/// h2 then copies small DATA frames into its write buffer instead of
-/// queueing each as its own slice, so concurrent requests share one
-/// `write` call (and, over TLS, one record).
+/// The socket (plain or TLS). Concurrent requests already share one
+/// `write` call (and, over TLS, one record): the driver writes everything
+/// queued since its last write at once.
 ///
 /// Under load the first write of each flush is put off by one pass of the
 /// scheduler: the answers just read have woken callers that are about to
@@ -34,7 +32,7 @@ const DEFER_ABOVE: usize = 8;
 /// meanwhile come in the same read. At 64 callers that took the client's
 /// context switches from 0.38 to 0.30 per read and its CPU per put and get
 /// down by 7-8%.
-pub(super) struct ScalarWrites<T> {
+pub(super) struct PacedSocket<T> {
     io: T,
     state: Arc<ConnectionState>,
     /// The current flush has already waited its pass.
@@ -44,9 +42,9 @@ pub(super) struct ScalarWrites<T> {
     read_waits: bool,
 }
 
-impl<T> ScalarWrites<T> {
+impl<T> PacedSocket<T> {
     pub(super) fn new(io: T, state: Arc<ConnectionState>) -> Self {
-        ScalarWrites { io, state, deferred: false, read_waits: true }
+        PacedSocket { io, state, deferred: false, read_waits: true }
     }
 
     fn under_load(&self) -> bool {
@@ -58,7 +56,7 @@ impl<T> ScalarWrites<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for ScalarWrites<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for PacedSocket<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if self.read_waits && self.under_load() {
             self.read_waits = false;
@@ -79,7 +77,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ScalarWrites<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for ScalarWrites<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for PacedSocket<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         if self.should_defer() {
             self.deferred = true;
@@ -89,20 +87,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ScalarWrites<T> {
             return Poll::Pending;
         }
         Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        // Only reached if a caller ignores is_write_vectored(); stay correct.
-        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
-        self.poll_write(cx, first)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        false
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -133,10 +117,10 @@ mod tests {
         }
     }
 
-    fn socket(in_flight: usize) -> ScalarWrites<Vec<u8>> {
+    fn socket(in_flight: usize) -> PacedSocket<Vec<u8>> {
         let state = Arc::new(ConnectionState::new());
         state.unary.store(in_flight, Ordering::Relaxed);
-        ScalarWrites::new(Vec::new(), state)
+        PacedSocket::new(Vec::new(), state)
     }
 
     #[test]
@@ -161,7 +145,7 @@ mod tests {
         assert_eq!(io.io, b"onetwothree");
     }
 
-    fn read(io: &mut ScalarWrites<tokio::io::DuplexStream>, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
+    fn read(io: &mut PacedSocket<tokio::io::DuplexStream>, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
         let mut bytes = [0u8; 16];
         let mut buf = ReadBuf::new(&mut bytes);
         Pin::new(io).poll_read(cx, &mut buf).map(|done| {
@@ -178,7 +162,7 @@ mod tests {
         let (ours, mut theirs) = tokio::io::duplex(64);
         let state = Arc::new(ConnectionState::new());
         state.unary.store(DEFER_ABOVE + 1, Ordering::Relaxed);
-        let mut io = ScalarWrites::new(ours, state);
+        let mut io = PacedSocket::new(ours, state);
 
         // The first read waits its pass, then finds nothing.
         assert!(read(&mut io, &mut cx).is_pending());
@@ -206,7 +190,7 @@ mod tests {
         let (ours, mut theirs) = tokio::io::duplex(64);
         let state = Arc::new(ConnectionState::new());
         state.unary.store(DEFER_ABOVE, Ordering::Relaxed);
-        let mut io = ScalarWrites::new(ours, state);
+        let mut io = PacedSocket::new(ours, state);
         assert!(Pin::new(&mut theirs).poll_write(&mut cx, b"now").is_ready());
         assert_eq!(read(&mut io, &mut cx), Poll::Ready(b"now".to_vec()));
         assert!(read(&mut io, &mut cx).is_pending());

@@ -40,8 +40,8 @@ pub(crate) fn closed_after_handshake(io: &std::io::Error, endpoint: &Endpoint, h
 pub(crate) fn classify_io(io: &std::io::Error, endpoint: &Endpoint, has_identity: bool) -> Option<Error> {
     let at = &endpoint.original;
     let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
-        // h2 keeps only the text of I/O errors it passes on: find the
-        // alert in it.
+        // An error that kept only the text of the TLS one (a layer that
+        // wrapped it): find the alert in it.
         let text = io.to_string();
         let alert = text.split("received fatal alert: ").nth(1)?.split_whitespace().next()?;
         let message = alert_message(at, alert, has_identity);
